@@ -1,0 +1,101 @@
+"""Sphinx extension of the book: the claims scoreboard and the execution-time record.
+
+- At ``builder-inited`` it empties ``<build>/claims`` and points the environment variable
+  ``PAPER_DAILY_CLAIMS_DIR`` at it; chapter kernels inherit the variable, so every chapter's
+  ``Claims.check`` writes its verdicts there while the chapter executes.
+- The ``{claims-scoreboard}`` directive is replaced, after every chapter has executed
+  (``doctree-resolved``), by one table generated from those files: no value is typed by hand.
+- At ``build-finished`` it writes ``<build>/exec_times.json`` from myst-nb's execution data
+  (docname -> seconds, success), which ``scripts/exec_times.py`` prints and the tests check.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
+ENV = "PAPER_DAILY_CLAIMS_DIR"
+
+
+class scoreboard_node(nodes.General, nodes.Element):
+    pass
+
+
+class ClaimsScoreboard(SphinxDirective):
+    has_content = False
+
+    def run(self):
+        self.env.note_dependency(__file__)
+        return [scoreboard_node()]
+
+
+def _claims_dir(app) -> Path:
+    return Path(app.outdir).parent / "claims"
+
+
+def _builder_inited(app) -> None:
+    folder = _claims_dir(app)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ[ENV] = str(folder)
+
+
+def _load_claims(app):
+    sys.path.insert(0, str(Path(app.srcdir)))
+    try:
+        from utils.claims import render_table
+    finally:
+        sys.path.pop(0)
+    rows, chapters = [], []
+    for f in sorted(_claims_dir(app).glob("*.json")):
+        data = json.loads(f.read_text())
+        chapters.append(data)
+        rows.extend(data["claims"])
+    return rows, chapters, render_table
+
+
+def _doctree_resolved(app, doctree, docname) -> None:
+    for node in doctree.findall(scoreboard_node):
+        rows, chapters, render_table = _load_claims(app)
+        if not rows:
+            from sphinx.util import logging
+
+            logging.getLogger(__name__).warning("claims scoreboard: no chapter registered a claim in this build", location=node)
+        counts = {v: sum(r["verdict"] == v for r in rows) for v in ("reproduced", "not reproduced", "inconclusive")}
+        summary = (
+            f'<p class="scoreboard-summary">{len(rows)} claims from {len(chapters)} chapters: '
+            f'{counts["reproduced"]} reproduced, {counts["not reproduced"]} not reproduced, '
+            f'{counts["inconclusive"]} inconclusive.</p>'
+        )
+        # links are relative to the page: the scoreboard sits at the book's root
+        node.replace_self(nodes.raw("", summary + render_table(rows, show_chapter=True), format="html"))
+
+
+def _build_finished(app, exc) -> None:
+    if exc is not None or app.builder.format != "html":
+        return
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    data = NbMetadataCollector.get_doc_data(app.env)
+    out = {}
+    for docname, meta in sorted(data.items()):
+        ex = meta.get("exec_data")
+        if ex:
+            out[docname] = {"runtime_s": ex.get("runtime"), "succeeded": ex.get("succeeded"), "method": ex.get("method")}
+    (Path(app.outdir).parent / "exec_times.json").write_text(json.dumps(out, indent=1))
+
+
+def setup(app):
+    app.add_node(scoreboard_node, html=(lambda self, node: None, lambda self, node: None))
+    app.add_directive("claims-scoreboard", ClaimsScoreboard)
+    app.connect("builder-inited", _builder_inited)
+    app.connect("doctree-resolved", _doctree_resolved)
+    app.connect("build-finished", _build_finished)
+    # the scoreboard must be rebuilt whenever anything was executed
+    app.connect("env-get-outdated", lambda app, env, added, changed, removed: ["scoreboard"])
+    return {"version": "0.1", "parallel_read_safe": False, "parallel_write_safe": True}

@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""Print each chapter's execution time in the last build (from _build/exec_times.json)."""
+import json
+import sys
+from pathlib import Path
+
+path = Path(__file__).resolve().parents[1] / "_build" / "exec_times.json"
+if not path.exists():
+    sys.exit(f"{path} not found: build the book first (bash scripts/build.sh)")
+data = json.loads(path.read_text())
+total = 0.0
+print(f"{'chapter':32s} {'seconds':>8s}  status")
+for doc, d in sorted(data.items(), key=lambda kv: -(kv[1]['runtime_s'] or 0)):
+    total += d["runtime_s"] or 0
+    print(f"{doc:32s} {d['runtime_s'] or 0:8.1f}  {'ok' if d['succeeded'] else 'FAILED'}")
+print(f"{'total':32s} {total:8.1f}")

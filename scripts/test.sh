@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: unit tests, the full strict book build (offline, in a network namespace),
+# the Colab-like stand-alone notebook runs, determinism, and the browser check.
+# Extra arguments go to pytest (e.g. `bash scripts/test.sh -m "not book"` for the unit tests only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export PYTHONHASHSEED=0 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} PATH="$PWD/.venv/bin:$PATH"
+exec .venv/bin/python -m pytest tests "$@"

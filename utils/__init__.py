@@ -1,0 +1,28 @@
+"""Shared code of *Paper Daily, reproduced*.
+
+Only what several chapters use lives here: offline data (:mod:`utils.data`), degradations
+(:mod:`utils.degrade`), the training loop (:mod:`utils.train`), plotting (:mod:`utils.plot`),
+metrics (:mod:`utils.metrics`, :mod:`utils.iqa`), the perceptual feature network
+(:mod:`utils.features`), layers and losses, and the claims registry (:mod:`utils.claims`).
+The idea each chapter teaches stays in the chapter; helpers say in their docstring where they
+are taught.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "setup_chapter"]
+
+
+def setup_chapter(chapter: str, *, seed: int = 0, title: str = ""):
+    """Prepare a chapter: seed everything, set the plotting style, silence nothing, return its :class:`~utils.claims.Claims`.
+
+    Called by the setup cell at the top of every chapter.
+    """
+    from .claims import Claims
+    from .plot import use_book_style
+    from .repro import seed_everything
+
+    seed_everything(seed)
+    use_book_style()
+    return Claims(chapter, title=title)

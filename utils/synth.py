@@ -1,0 +1,124 @@
+"""Synthetic scenes made on the fly: label maps with instances, and textured images painted from them.
+
+Used by the translation and synthesis chapters (SPADE, pix2pix, pix2pixHD, PAC). Everything is
+seeded and offline.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import check_positive
+
+__all__ = ["voronoi_label_maps", "uniform_label_maps", "paint_classes", "one_hot", "CLASS_COLOURS"]
+
+#: mean colour of each class's texture (RGB in [0, 1]); up to 8 classes
+CLASS_COLOURS = np.array(
+    [
+        [0.15, 0.35, 0.80],  # 0 blue, horizontal stripes
+        [0.20, 0.65, 0.25],  # 1 green, dots
+        [0.80, 0.25, 0.20],  # 2 red, checkerboard
+        [0.90, 0.80, 0.25],  # 3 yellow, fine noise
+        [0.55, 0.55, 0.55],  # 4 grey, diagonal stripes
+        [0.55, 0.30, 0.65],  # 5 purple, vertical stripes
+        [0.35, 0.75, 0.80],  # 6 cyan, smooth
+        [0.85, 0.55, 0.30],  # 7 orange, coarse noise
+    ]
+)
+
+
+def voronoi_label_maps(n: int, size: int, n_classes: int, *, n_regions: tuple[int, int] = (3, 7), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random Voronoi scenes: ``n`` maps of ``size`` x ``size`` with 3-7 regions each.
+
+    Returns ``(labels, instances)``, both int64 (n, size, size): the class of each pixel and the
+    id of the region (instance) it belongs to. Neighbouring regions may share a class, so two
+    touching instances of the same class merge in ``labels`` but not in ``instances``.
+    """
+    check_positive(n, "n", integer=True)
+    check_positive(size, "size", integer=True)
+    check_positive(n_classes, "n_classes", integer=True)
+    if not 1 <= n_classes <= len(CLASS_COLOURS):
+        raise ValueError(f"voronoi_label_maps: n_classes must be in 1..{len(CLASS_COLOURS)}, got {n_classes}")
+    lo, hi = n_regions
+    if not (1 <= lo <= hi):
+        raise ValueError(f"voronoi_label_maps: n_regions must be (low, high) with 1 <= low <= high, got {n_regions}")
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    labels = np.empty((n, size, size), np.int64)
+    inst = np.empty((n, size, size), np.int64)
+    for i in range(n):
+        k = int(rng.integers(lo, hi + 1))
+        centres = rng.uniform(0, size, (k, 2))
+        d = (yy[None] - centres[:, 0, None, None]) ** 2 + (xx[None] - centres[:, 1, None, None]) ** 2
+        region = d.argmin(0)
+        cls = rng.integers(0, n_classes, k)
+        inst[i] = region
+        labels[i] = cls[region]
+    return labels, inst
+
+
+def uniform_label_maps(n_classes: int, size: int) -> np.ndarray:
+    """One map per class, every pixel of map ``c`` labelled ``c``: int64 (n_classes, size, size)."""
+    check_positive(n_classes, "n_classes", integer=True)
+    check_positive(size, "size", integer=True)
+    return np.broadcast_to(np.arange(n_classes)[:, None, None], (n_classes, size, size)).copy()
+
+
+def _texture(c: int, shape, rng) -> np.ndarray:
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    oy, ox = rng.integers(0, 8, 2)  # random phase per image: texture is not tied to position
+    y, x = yy + oy, xx + ox
+    kind = c % 8
+    if kind == 0:
+        t = np.sign(np.sin(2 * np.pi * y / 6))
+    elif kind == 1:
+        t = ((y % 6 < 2) & (x % 6 < 2)) * 2.0 - 1
+    elif kind == 2:
+        t = ((y // 4 + x // 4) % 2) * 2.0 - 1
+    elif kind == 3:
+        t = rng.uniform(-1, 1, (h, w))
+    elif kind == 4:
+        t = np.sign(np.sin(2 * np.pi * (x + y) / 8))
+    elif kind == 5:
+        t = np.sign(np.sin(2 * np.pi * x / 6))
+    elif kind == 6:
+        t = np.zeros((h, w))
+    else:
+        t = np.kron(rng.uniform(-1, 1, (h // 4 + 1, w // 4 + 1)), np.ones((4, 4)))[:h, :w]
+    return t
+
+
+def paint_classes(labels: np.ndarray, *, amplitude: float = 0.12, seed: int = 0) -> np.ndarray:
+    """Paint label maps (n, H, W) as RGB images (n, H, W, 3) in [0, 1]: class colour plus its texture.
+
+    Each class ``c`` gets ``CLASS_COLOURS[c]`` plus ``amplitude`` times a class-specific pattern
+    (stripes, dots, checks, noise...) with a random phase per image.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 3 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"paint_classes: expected integer label maps (n, H, W), got {labels.dtype} array of shape {labels.shape}")
+    if labels.min() < 0 or labels.max() >= len(CLASS_COLOURS):
+        raise ValueError(f"paint_classes: labels must be in 0..{len(CLASS_COLOURS) - 1}, got {labels.min()}..{labels.max()}")
+    check_positive(amplitude, "amplitude", allow_zero=True)
+    rng = np.random.default_rng(seed)
+    n, h, w = labels.shape
+    out = np.empty((n, h, w, 3))
+    for i in range(n):
+        img = np.zeros((h, w, 3))
+        for c in np.unique(labels[i]):
+            m = labels[i] == c
+            img[m] = CLASS_COLOURS[c] + amplitude * _texture(int(c), (h, w), rng)[m][:, None]
+        out[i] = img
+    return np.clip(out, 0.0, 1.0)
+
+
+def one_hot(labels, n_classes: int):
+    """Integer label maps (n, H, W) -> float32 tensor (n, n_classes, H, W) of one-hot planes."""
+    import torch
+
+    t = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    if t.ndim != 3:
+        raise ValueError(f"one_hot: expected label maps (n, H, W), got shape {tuple(t.shape)}")
+    if t.min() < 0 or t.max() >= n_classes:
+        raise ValueError(f"one_hot: labels must be in 0..{n_classes - 1}, got {int(t.min())}..{int(t.max())}")
+    return torch.nn.functional.one_hot(t, n_classes).permute(0, 3, 1, 2).float()
