@@ -71,9 +71,12 @@ class Claim:
     rule: str
     verdict: str
     note: str = ""
+    timings: dict = field(default_factory=dict)
 
     def measured_text(self) -> str:
-        return "; ".join(f"{k} = {format_value(v)}" for k, v in self.measured.items())
+        parts = [f"{k} = {format_value(v)}" for k, v in self.measured.items()]
+        parts += [f"{k} = {format_value(v)} (timing)" for k, v in self.timings.items()]
+        return "; ".join(parts)
 
 
 @dataclass
@@ -99,6 +102,7 @@ class Claims:
         reproduced: bool,
         inconclusive: bool = False,
         note: str = "",
+        timings: dict | None = None,
     ) -> Claim:
         """Register a claim; the verdict follows from ``reproduced`` and ``inconclusive``.
 
@@ -107,6 +111,9 @@ class Claims:
         "SPADE accuracy - baseline accuracy > 2 x seed spread"). ``reproduced``: the result of that
         test, computed by the caller from ``measured``. ``inconclusive``: True when the measurement
         cannot decide (e.g. the difference is within the noise); it overrides ``reproduced``.
+        ``timings``: wall-clock measurements (seconds, latencies). They are shown like the other
+        values but, being machine-dependent, are kept apart: the repeatability test compares
+        ``measured`` exactly and ignores ``timings`` (and the verdict of a claim that has timings).
         Registering the same ``id`` twice replaces the earlier entry (re-running a cell is safe).
         """
         if not isinstance(id, str) or not _ID.match(id):
@@ -119,7 +126,9 @@ class Claims:
         if not isinstance(reproduced, bool) and not (hasattr(reproduced, "item") and isinstance(reproduced.item(), bool)):
             raise TypeError(f"Claims.check: reproduced must be a bool computed from the measurement, got {reproduced!r}")
         verdict = "inconclusive" if bool(inconclusive) else ("reproduced" if bool(reproduced) else "not reproduced")
-        c = Claim(self.chapter, id, claim.strip(), _plain(measured), compared.strip(), rule.strip(), verdict, note.strip())
+        if timings is not None and not isinstance(timings, dict):
+            raise TypeError(f"Claims.check: timings must be a dict of name -> seconds, got {type(timings).__name__}")
+        c = Claim(self.chapter, id, claim.strip(), _plain(measured), compared.strip(), rule.strip(), verdict, note.strip(), _plain(timings or {}))
         self.items = [x for x in self.items if x.id != id] + [c]
         self._write()
         return c

@@ -144,3 +144,26 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
 
     d = _ld()
     return d.images.astype(np.float64) / 16.0, d.target.astype(np.int64)
+
+
+def shared_reference_dir(*parts: str):
+    """Path of the project's shared reference data (``../shared`` beside the repository), or ``None``.
+
+    Looks at the environment variable ``PAPER_DAILY_SHARED`` first, then for a ``shared`` folder beside
+    the book's checkout (found from the current directory). Chapters must still run without it (Colab).
+    """
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("PAPER_DAILY_SHARED")
+    candidates = [Path(env)] if env else []
+    here = Path.cwd().resolve()
+    for p in (here, *here.parents):
+        if (p / "utils" / "__init__.py").is_file() and (p / "_toc.yml").is_file():
+            candidates.append(p.parent / "shared")
+            break
+    for c in candidates:
+        target = c.joinpath(*parts)
+        if target.exists():
+            return target
+    return None
