@@ -88,3 +88,16 @@ def test_bad_inputs():
         feature_matching_loss(d(torch.rand(1, 3, 16, 16)), d(torch.rand(1, 3, 16, 16))[:1])
     with pytest.raises(TypeError, match="lists"):
         feature_matching_loss(torch.rand(3), torch.rand(3))
+
+
+def test_multiscale_coarse_receptive_field_by_gradient():
+    torch.manual_seed(0)
+    d = MultiScaleDiscriminator(1, width=4, n_layers=1, num_d=2, norm=False).double()
+    spans = []
+    for k in range(2):
+        x = torch.randn(1, 1, 96, 96, dtype=torch.double, requires_grad=True)
+        logits = d(x)[k][0]
+        logits[0, 0, logits.shape[-2] // 2, logits.shape[-1] // 2].backward()
+        rows = (x.grad[0, 0].abs() > 0).any(1).nonzero()
+        spans.append(int(rows.max() - rows.min() + 1))
+    assert spans == [receptive_field(patchgan_layers(1)), receptive_field([(3, 2)] + patchgan_layers(1))] == [16, 33]

@@ -358,8 +358,9 @@ def content_separation(
     """
     if isinstance(net, str):
         net = load_feature_net(net)
-    if isinstance(taps, str):
-        taps = (taps,)
+    if not isinstance(net, _TapNet):
+        raise TypeError(f"content_separation: net must be a FeatureNet (or a load_feature_net kind), got {type(net).__name__}")
+    taps = net._check_taps(taps)
     (q, q_lab), (g, g_lab) = _separation_crops(n_per_image, size, bool(jitter), seed)
     device = next(net.parameters()).device
 

@@ -9,7 +9,8 @@ import numpy as np
 
 from .checks import check_positive
 
-__all__ = ["voronoi_label_maps", "uniform_label_maps", "paint_classes", "one_hot", "CLASS_COLOURS"]
+__all__ = ["voronoi_label_maps", "uniform_label_maps", "paint_classes", "one_hot", "CLASS_COLOURS",
+           "instance_boundaries", "touching_object_scenes", "paint_instances"]
 
 #: mean colour of each class's texture (RGB in [0, 1]); up to 8 classes
 CLASS_COLOURS = np.array(
@@ -122,3 +123,96 @@ def one_hot(labels, n_classes: int):
     if t.min() < 0 or t.max() >= n_classes:
         raise ValueError(f"one_hot: labels must be in 0..{n_classes - 1}, got {int(t.min())}..{int(t.max())}")
     return torch.nn.functional.one_hot(t, n_classes).permute(0, 3, 1, 2).float()
+
+
+# --- added for the pix2pix, pix2pixHD and HiFaceGAN chapters --------------------------------------------------
+
+
+def instance_boundaries(instances) -> np.ndarray:
+    """pix2pixHD's instance boundary map (Wang et al., CVPR 2018, Sec. 3.3). Taught in chapters/pix2pixhd.md.
+
+    ``instances``: integer ids (H, W) or (n, H, W). A pixel is 1 when its id differs from that of any of its
+    4-neighbours (up, down, left, right), else 0; pixels on the image border compare only with the
+    neighbours that exist. Both sides of a boundary are marked, as in the official ``get_edges``.
+    Returns float32 of the same shape.
+    """
+    a = np.asarray(instances)
+    if a.ndim not in (2, 3) or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"instance_boundaries: expected integer instance ids (H, W) or (n, H, W), got {a.dtype} array of shape {a.shape}")
+    e = np.zeros(a.shape, dtype=bool)
+    dv = a[..., 1:, :] != a[..., :-1, :]
+    dh = a[..., :, 1:] != a[..., :, :-1]
+    e[..., 1:, :] |= dv
+    e[..., :-1, :] |= dv
+    e[..., :, 1:] |= dh
+    e[..., :, :-1] |= dh
+    return e.astype(np.float32)
+
+
+def touching_object_scenes(
+    n: int, size: int, *, n_rows: tuple[int, int] = (1, 2), per_row: tuple[int, int] = (2, 4), seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scenes of rectangular objects that touch other objects *of the same class* (rows of parked cars).
+
+    Background is class 0 (instance 0). Each scene has ``n_rows`` rows (a range, inclusive), each of
+    ``per_row`` abutting rectangles of one class (1 or 2) that share their vertical edges, so in the label
+    map the objects of a row merge into one blob while ``instances`` keeps them apart. Returns
+    ``(labels, instances)``, int64 (n, size, size). Used by chapters/pix2pixhd.md.
+    """
+    check_positive(n, "n", integer=True)
+    check_positive(size, "size", integer=True)
+    if size < 16:
+        raise ValueError(f"touching_object_scenes: size must be at least 16 pixels, got {size}")
+    for name, (lo, hi) in (("n_rows", n_rows), ("per_row", per_row)):
+        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and 1 <= lo <= hi):
+            raise ValueError(f"touching_object_scenes: {name} must be (low, high) with 1 <= low <= high, got {(lo, hi)}")
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((n, size, size), np.int64)
+    inst = np.zeros((n, size, size), np.int64)
+    band = size // max(n_rows[1], 1)
+    for i in range(n):
+        rows = int(rng.integers(n_rows[0], n_rows[1] + 1))
+        next_id = 1
+        for r in range(rows):
+            h = int(rng.integers(max(4, band // 2), max(5, band - 1)))
+            y0 = r * band + int(rng.integers(0, max(1, band - h)))
+            k = int(rng.integers(per_row[0], per_row[1] + 1))
+            widths = rng.integers(max(4, size // 8), max(5, size // 4) + 1, k)
+            while widths.sum() > size - 2 and len(widths) > 1:
+                widths = widths[:-1]
+            x = int(rng.integers(0, size - int(widths.sum()) + 1))
+            cls = int(rng.integers(1, 3))
+            for w in widths:
+                labels[i, y0 : y0 + h, x : x + w] = cls
+                inst[i, y0 : y0 + h, x : x + w] = next_id
+                next_id += 1
+                x += int(w)
+    return labels, inst
+
+
+def paint_instances(labels, instances, *, brightness: tuple[float, float] = (0.7, 1.1), outline: float = 0.35, seed: int = 0) -> np.ndarray:
+    """Paint scenes where every object instance is visible: RGB (n, H, W, 3) in [0, 1].
+
+    Each instance gets its class colour (``CLASS_COLOURS``) times a random brightness drawn from
+    ``brightness``; pixels of :func:`instance_boundaries` are multiplied by ``outline`` (a dark contour), so
+    that two touching objects of the same class are separated in the image, as in a photograph.
+    """
+    labels, instances = np.asarray(labels), np.asarray(instances)
+    if labels.shape != instances.shape or labels.ndim != 3:
+        raise ValueError(f"paint_instances: labels and instances must both be (n, H, W), got {labels.shape} and {instances.shape}")
+    if labels.min() < 0 or labels.max() >= len(CLASS_COLOURS):
+        raise ValueError(f"paint_instances: labels must be in 0..{len(CLASS_COLOURS) - 1}, got {labels.min()}..{labels.max()}")
+    lo, hi = brightness
+    if not (0 < lo <= hi):
+        raise ValueError(f"paint_instances: brightness must be (low, high) with 0 < low <= high, got {brightness}")
+    check_positive(outline, "outline", allow_zero=True)
+    rng = np.random.default_rng(seed)
+    edges = instance_boundaries(instances)
+    out = np.empty(labels.shape + (3,))
+    for i in range(len(labels)):
+        ids = np.unique(instances[i])
+        gain = dict(zip(ids.tolist(), rng.uniform(lo, hi, len(ids))))
+        g = np.vectorize(gain.get)(instances[i])
+        out[i] = CLASS_COLOURS[labels[i]] * g[..., None]
+    out *= np.where(edges[..., None] > 0, outline, 1.0)
+    return np.clip(out, 0.0, 1.0)

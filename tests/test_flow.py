@@ -1,0 +1,156 @@
+"""Tests for utils.flow, the miniature conditional normalising flow of chapters/srflow.md."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from utils.flow import ActNorm, CondAffineCoupling, InvConv1x1, TinySRFlow, bits_per_dim, squeeze, unsqueeze
+
+
+def _flow(dtype=torch.float32, seed=0, lr_size=2):
+    torch.manual_seed(seed)
+    m = TinySRFlow(scale=4, levels=2, steps=1, hidden=8, cond_channels=4, enc_hidden=8).to(dtype)
+    hr = torch.rand(3, 3, 4 * lr_size, 4 * lr_size, dtype=dtype)
+    lr = torch.rand(3, 3, lr_size, lr_size, dtype=dtype)
+    m.train()
+    m(hr, lr)  # data-dependent ActNorm initialisation
+    with torch.no_grad():  # move the zero-initialised convs away from zero so every layer does something
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return m.eval(), hr, lr
+
+
+def test_squeeze_roundtrip_and_shape():
+    x = torch.rand(2, 3, 4, 6)
+    assert squeeze(x).shape == (2, 12, 2, 3)
+    assert torch.equal(unsqueeze(squeeze(x)), x)
+
+
+def test_inverse_of_forward_is_identity():
+    m, hr, lr = _flow()
+    with torch.no_grad():
+        zs, logdet, prior = m(hr, lr)
+        rec = m.reverse(lr, zs)
+    assert [tuple(z.shape) for z in zs] == [(3, 6, 4, 4), (3, 24, 2, 2)]
+    assert float((rec - hr).abs().max()) < 1e-4
+    assert torch.isfinite(logdet).all() and torch.isfinite(prior).all()
+
+
+def test_logdet_matches_brute_force_jacobian():
+    m, hr, lr = _flow(torch.float64, lr_size=1)  # a 4x4 HR image: a 48 x 48 Jacobian
+    x, u = hr[:1], lr[:1]
+
+    def f(flat):
+        zs, _, _ = m(flat.view_as(x), u)
+        return torch.cat([z.flatten() for z in zs])
+
+    jac = torch.autograd.functional.jacobian(f, x.flatten())
+    assert jac.shape == (48, 48)
+    brute = torch.linalg.slogdet(jac)[1]
+    with torch.no_grad():
+        _, logdet, _ = m(x, u)
+    assert abs(logdet[0].item() - brute.item()) < 1e-8 * max(1.0, abs(brute.item()))
+
+
+@pytest.mark.parametrize("layer", ["actnorm", "invconv", "coupling"])
+def test_layers_invert_and_logdet(layer):
+    torch.manual_seed(1)
+    x = torch.randn(2, 4, 3, 3, dtype=torch.float64)
+    u = torch.randn(2, 2, 3, 3, dtype=torch.float64)
+    if layer == "actnorm":
+        mod = ActNorm(4).double()
+        mod(x)  # initialise from data
+        out, ld = mod(x)
+        assert torch.allclose(out.mean(dim=(0, 2, 3)), torch.zeros(4, dtype=torch.float64), atol=1e-10)
+        rec = mod.reverse(out)
+        fwd = lambda t: mod(t.view_as(x[:1]))[0].flatten()  # noqa: E731
+    elif layer == "invconv":
+        mod = InvConv1x1(4).double()
+        out, ld = mod(x)
+        rec = mod.reverse(out)
+        fwd = lambda t: mod(t.view_as(x[:1]))[0].flatten()  # noqa: E731
+    else:
+        mod = CondAffineCoupling(4, 2, hidden=6).double()
+        with torch.no_grad():
+            for p in mod.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+        out, ld = mod(x, u)
+        rec = mod.reverse(out, u)
+        fwd = lambda t: mod(t.view_as(x[:1]), u[:1])[0].flatten()  # noqa: E731
+    assert torch.allclose(rec, x, atol=1e-10)
+    brute = torch.linalg.slogdet(torch.autograd.functional.jacobian(fwd, x[:1].flatten()))[1]
+    assert abs(ld[0].item() - brute.item()) < 1e-9
+
+
+def test_coupling_starts_as_fixed_contraction():
+    c = CondAffineCoupling(4, 2)
+    x, u = torch.randn(1, 4, 3, 3), torch.randn(1, 2, 3, 3)
+    out, ld = c(x, u)
+    s = torch.sigmoid(torch.tensor(2.0)) + 1e-4
+    assert torch.allclose(out[:, 2:], x[:, 2:] * s, atol=1e-6)
+    assert torch.allclose(ld, 18 * torch.log(s), atol=1e-4)
+
+
+def test_nll_bits_and_sampling():
+    m, hr, lr = _flow()
+    g = torch.Generator().manual_seed(0)
+    bpd = m.nll_bits(hr, lr, generator=g)
+    assert bpd.ndim == 0 and math.isfinite(bpd.item())
+    with torch.no_grad():
+        lp = m.log_prob(hr, lr)
+    assert torch.allclose(bits_per_dim(lp, 192).mean(), m.nll_bits(hr, lr, dequantize=False), atol=1e-5)
+    s0 = m.sample(lr, tau=0.0, n=2)
+    assert s0.shape == (2, 3, 3, 8, 8)
+    assert torch.allclose(s0[0], s0[1])  # tau = 0 is deterministic
+    s1 = m.sample(lr, tau=1.0, n=2, generator=g)
+    assert not torch.allclose(s1[0], s1[1])
+
+
+def test_bad_input():
+    m, hr, lr = _flow()
+    with pytest.raises(ValueError, match="4x the size"):
+        m(hr, torch.rand(3, 3, 4, 4))
+    with pytest.raises(ValueError, match="3 channels"):
+        m(hr[:, :1], lr)
+    with pytest.raises(TypeError, match="torch tensor"):
+        m(hr.numpy(), lr)
+    with pytest.raises(ValueError, match="even height"):
+        squeeze(torch.rand(1, 3, 5, 4))
+    with pytest.raises(ValueError, match="tau"):
+        m.reverse(lr, tau=-1.0)
+    with pytest.raises(ValueError, match="levels"):
+        TinySRFlow(levels=0)
+    with pytest.raises(ValueError, match="latents"):
+        m.reverse(lr, [torch.zeros(1)])
+
+
+def test_scale_two_with_two_levels_inverts():
+    torch.manual_seed(0)
+    m = TinySRFlow(scale=2, levels=2, steps=1, hidden=8, cond_channels=4, enc_hidden=8)
+    hr, lr = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 4, 4)
+    m(hr, lr)
+    m.eval()
+    with torch.no_grad():
+        zs, _, _ = m(hr, lr)
+        assert float((m.reverse(lr, zs) - hr).abs().max()) < 1e-4
+        assert m.sample(lr, tau=0.5).shape == (1, 2, 3, 8, 8)
+    with pytest.raises(ValueError, match="divisible by 2\\*\\*levels"):
+        TinySRFlow(scale=2, levels=3)(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 2, 2))
+
+
+def test_external_encoder():
+    torch.manual_seed(0)
+    enc = torch.nn.Conv2d(3, 5, 3, padding=1)
+    m = TinySRFlow(scale=2, levels=1, steps=1, hidden=8, cond_channels=5, encoder=enc)
+    hr, lr = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 4, 4)
+    m(hr, lr)
+    m.eval()
+    with torch.no_grad():
+        zs, _, _ = m(hr, lr)
+        assert float((m.reverse(lr, zs) - hr).abs().max()) < 1e-4
+    with pytest.raises(ValueError, match="5 channels"):
+        TinySRFlow(scale=2, levels=1, cond_channels=5, encoder=torch.nn.Conv2d(3, 4, 1))(hr, lr)
+    with pytest.raises(TypeError, match="nn.Module"):
+        TinySRFlow(encoder=lambda x: x)
