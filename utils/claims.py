@@ -141,7 +141,7 @@ class Claims:
         path.mkdir(parents=True, exist_ok=True)
         payload = {"chapter": self.chapter, "title": self.title, "claims": [asdict(c) for c in self.items]}
         tmp = path / f".{self.chapter}.json.tmp"
-        tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps(payload, indent=1))  # keep the chapter's order of measured values
         tmp.replace(path / f"{self.chapter}.json")
 
     def to_html(self) -> str:
