@@ -244,5 +244,5 @@ def test_retraining_reproduces_shipped_weights(tmp_path):
     assert new["heldout_accuracy"] == pytest.approx(SHIPPED["heldout_accuracy"], abs=0.05)
     assert new["content_separation"] == pytest.approx(SHIPPED["content_separation"], abs=0.05)
     net = FeatureNet.from_file(out).eval()
-    assert content_separation(net) == pytest.approx(new["content_separation"], abs=1e-6)
+    assert content_separation(net) == pytest.approx(new["content_separation"], abs=1e-4)  # the json keeps 4 decimals
     assert content_separation(net) - content_separation("random") >= SEPARATION_MARGIN
