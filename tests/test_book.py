@@ -25,6 +25,16 @@ BUDGET_S = 60.0
 pytestmark = pytest.mark.book
 
 
+@pytest.fixture(autouse=True)
+def _collect_garbage_here():
+    """Collect after each book test, so a resource one of them leaks (a socket, a kernel) is reported
+    against that test and not against whichever later test the garbage collector happens to run in."""
+    yield
+    import gc
+
+    gc.collect()
+
+
 def _chapters() -> list[str]:
     return re.findall(r"file:\s*chapters/(\w+)", (ROOT / "_toc.yml").read_text())
 
@@ -266,4 +276,5 @@ def test_browser_opens_every_page_offline(book):
             browser.close()
     finally:
         server.shutdown()
+        server.server_close()  # an unclosed listening socket becomes a ResourceWarning in a later test
     assert not problems, json.dumps(problems, indent=1)
