@@ -34,6 +34,16 @@ def _out_size(h, k, stride, padding, dilation):
     return (h + 2 * padding - dilation * (k - 1) - 1) // stride + 1
 
 
+def _windows(t: torch.Tensor, k: int, stride, padding, dilation, who: str):
+    """Unfold ``t`` (N, C, H, W) into k x k windows: returns (cols of shape (N, C, k*k, Ho*Wo), Ho, Wo)."""
+    stride, padding, dilation = _pair_int(stride, "stride"), _pair_int(padding, "padding"), _pair_int(dilation, "dilation")
+    n, c, h, w = t.shape
+    ho, wo = _out_size(h, k, stride, padding, dilation), _out_size(w, k, stride, padding, dilation)
+    if ho < 1 or wo < 1:
+        raise ValueError(f"{who}: a {k}x{k} window does not fit a {h}x{w} input with padding {padding}")
+    return F.unfold(t, k, dilation=dilation, padding=padding, stride=stride).view(n, c, k * k, ho * wo), ho, wo
+
+
 def gaussian_adaptive_kernel(f: torch.Tensor, kernel_size: int, *, stride: int = 1, padding: int = 0, dilation: int = 1) -> torch.Tensor:
     """Adaptive kernel ``K[n, j, i] = exp(-1/2 ||f_i - f_j||^2)`` of PAC eq. (3), shape (N, k*k, H_out, W_out).
 
@@ -44,12 +54,8 @@ def gaussian_adaptive_kernel(f: torch.Tensor, kernel_size: int, *, stride: int =
     k = _pair_int(kernel_size, "kernel_size")
     if k % 2 == 0:
         raise ValueError(f"gaussian_adaptive_kernel: kernel_size must be odd so the window has a centre, got {k}")
-    stride, padding, dilation = _pair_int(stride, "stride"), _pair_int(padding, "padding"), _pair_int(dilation, "dilation")
     n, d, h, w = f.shape
-    ho, wo = _out_size(h, k, stride, padding, dilation), _out_size(w, k, stride, padding, dilation)
-    if ho < 1 or wo < 1:
-        raise ValueError(f"gaussian_adaptive_kernel: a {k}x{k} window does not fit a {h}x{w} input with padding {padding}")
-    cols = F.unfold(f, k, dilation=dilation, padding=padding, stride=stride).view(n, d, k * k, ho * wo)
+    cols, ho, wo = _windows(f, k, stride, padding, dilation, "gaussian_adaptive_kernel")
     centre = cols[:, :, (k * k) // 2 : (k * k) // 2 + 1]
     kern = torch.exp(-0.5 * ((cols - centre) ** 2).sum(1))  # (N, k*k, L)
     if padding:
@@ -74,12 +80,8 @@ def pac_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         raise ValueError(f"pac_conv2d: weight expects {c} input channels, x has {x.shape[1]}")
     if kh != kw:
         raise ValueError(f"pac_conv2d: expected a square kernel, got {kh}x{kw}")
-    stride, padding, dilation = _pair_int(stride, "stride"), _pair_int(padding, "padding"), _pair_int(dilation, "dilation")
-    n, _, h, w = x.shape
-    ho, wo = _out_size(h, kh, stride, padding, dilation), _out_size(w, kh, stride, padding, dilation)
-    if ho < 1 or wo < 1:
-        raise ValueError(f"pac_conv2d: a {kh}x{kh} window does not fit a {h}x{w} input with padding {padding}")
-    cols = F.unfold(x, kh, dilation=dilation, padding=padding, stride=stride).view(n, c, kh * kh, ho * wo)
+    n = x.shape[0]
+    cols, ho, wo = _windows(x, kh, stride, padding, dilation, "pac_conv2d")
     if kernel is None:
         if normalize:
             raise ValueError("pac_conv2d: normalize=True needs an adaptive kernel (K = 1 would just divide by the window size)")
