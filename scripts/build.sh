@@ -9,7 +9,7 @@ bash scripts/install.sh
 .venv/bin/python scripts/sync_chapters.py --check
 rm -rf _build/html _build/jupyter_execute _build/.doctrees _build/claims
 cmd=(.venv/bin/jupyter-book build . --builder html -W -n --keep-going)
-export PATH="$PWD/.venv/bin:$PATH" PYTHONHASHSEED=0 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+export PATH="$PWD/.venv/bin:$PATH" PYTHONHASHSEED=0
 start=$(date +%s)
 if [ "${OFFLINE:-0}" = 1 ]; then
   if unshare -n true 2>/dev/null; then

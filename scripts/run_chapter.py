@@ -29,7 +29,6 @@ def main() -> int:
     nb = jupytext.read(path)
     if args.claims_dir:
         os.environ["PAPER_DAILY_CLAIMS_DIR"] = str(Path(args.claims_dir).resolve())
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     import psutil
 

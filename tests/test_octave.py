@@ -8,7 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from utils.octave import OctConv2d, measure_cost, oct_act, oct_pool, split_channels
+from utils.cost import measure_cost
+from utils.octave import OctConv2d, oct_act, oct_pool, split_channels
 
 
 def _pair(layer, n=2, size=8):
@@ -107,3 +108,5 @@ def test_bad_inputs():
         measure_cost(lambda x: x, torch.randn(1))
     with pytest.raises(ValueError, match="at least one input"):
         measure_cost(layer)
+    with pytest.raises(TypeError, match="floating-point"):
+        measure_cost(nn.Conv2d(1, 1, 3), torch.zeros(1, 1, 8, 8, dtype=torch.long))

@@ -26,7 +26,7 @@ parameter count matches the released model:
 With ``official_quirks=False`` each of these gets its own weights. ``fusion`` replaces SKFF by a
 plain sum or by concatenation followed by a 1x1 conv (the chapter's ablation).
 
-:func:`count_macs` counts multiply-adds of convolution and linear layers with forward hooks.
+Multiply-adds are counted with :func:`utils.cost.measure_cost` (chapters/octconv.md).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from .checks import check_choice, check_positive, check_tensor
 
 __all__ = [
     "SKFF", "SumFusion", "ConcatFusion", "DAU", "BlurPool", "ResidualDownSample", "ResidualUpSample",
-    "DownSample", "UpSample", "MRB", "RRG", "MIRNet", "count_macs",
+    "DownSample", "UpSample", "MRB", "RRG", "MIRNet",
 ]
 
 FUSIONS = ("skff", "sum", "concat")
@@ -319,36 +319,3 @@ class MIRNet(nn.Module):
     def skff_layers(self) -> list[SKFF]:
         """All SKFF modules, in forward order of their MRBs (empty for other fusions)."""
         return [m for m in self.modules() if isinstance(m, SKFF)]
-
-
-def count_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-adds of one forward pass of ``model`` on ``x``, counted with forward hooks.
-
-    Counts ``nn.Conv2d`` (output elements x in-channels/groups x kernel area), ``nn.ConvTranspose2d``
-    (input elements x out-channels/groups x kernel area) and ``nn.Linear``; a module used twice is
-    counted twice. Element-wise work (activations, attention products, pooling, blur-pool, bilinear
-    resizing) is not counted: it is small next to the convolutions. Used in chapters/mirnet.md.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"count_macs: expected a torch nn.Module, got {type(model).__name__}")
-    check_tensor(x, "x")
-    total = [0]
-
-    def hook(mod, inp, out):
-        if isinstance(mod, nn.Conv2d):
-            k = mod.kernel_size[0] * mod.kernel_size[1]
-            total[0] += out.numel() * (mod.in_channels // mod.groups) * k
-        elif isinstance(mod, nn.ConvTranspose2d):
-            k = mod.kernel_size[0] * mod.kernel_size[1]
-            total[0] += inp[0].numel() * (mod.out_channels // mod.groups) * k
-        elif isinstance(mod, nn.Linear):
-            total[0] += out.numel() * mod.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return int(total[0])

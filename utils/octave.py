@@ -9,13 +9,11 @@ The octave-convolution update of the paper (Sec. 3, the layer equations for Y^H 
 is built from four ordinary convolutions; ``Up`` is nearest-neighbour upsampling by 2 and
 ``AvgPool2`` is 2x2 average pooling with stride 2, as in the official code.
 
-:func:`measure_cost` counts multiply-adds and feature-map memory by forward hooks, so the cost
-formulas of the paper (FLOPs (1-a)^2 + a(1-a)/2 + a^2/4, memory 1 - 3a/4) can be checked against
-what the layer really does.
+The paper's cost formulas (FLOPs (1-a)^2 + a(1-a)/2 + a^2/4, memory 1 - 3a/4) are checked in the
+chapter against what the layer really does, counted by :func:`utils.cost.measure_cost`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
@@ -23,7 +21,7 @@ import torch.nn.functional as F
 
 from .checks import check_in_range, check_positive, check_tensor
 
-__all__ = ["split_channels", "OctConv2d", "oct_pool", "oct_act", "CostReport", "measure_cost"]
+__all__ = ["split_channels", "OctConv2d", "oct_pool", "oct_act"]
 
 
 def split_channels(channels: int, alpha: float) -> tuple[int, int]:
@@ -122,68 +120,3 @@ def oct_act(x, fn=F.relu):
     """Apply ``fn`` (default ReLU) to both groups of an octave pair (None stays None)."""
     x_h, x_l = _as_pair(x, "oct_act")
     return tuple(None if t is None else fn(t) for t in (x_h, x_l))
-
-
-@dataclass
-class CostReport:
-    """What :func:`measure_cost` counted for one forward pass (per sample).
-
-    ``macs``: multiply-adds of every ``nn.Conv2d`` and ``nn.Linear`` that ran; ``activations``: number
-    of output elements of the measured module (its feature-map memory, in values); ``per_layer``:
-    multiply-adds by submodule name.
-    """
-
-    macs: int = 0
-    activations: int = 0
-    per_layer: dict = field(default_factory=dict)
-
-
-def _count_outputs(out) -> int:
-    if isinstance(out, torch.Tensor):
-        return out[0].numel() if out.ndim > 0 else 1
-    if isinstance(out, (tuple, list)):
-        return sum(_count_outputs(t) for t in out if t is not None)
-    return 0
-
-
-def measure_cost(module: nn.Module, *inputs) -> CostReport:
-    """Run ``module(*inputs)`` once with forward hooks and count its cost per sample (chapters/octconv.md).
-
-    Multiply-adds of a convolution are ``out_elements * in_channels / groups * kh * kw`` (one per
-    weight per output value); of a linear layer ``out_features * in_features``. Pooling and
-    upsampling do no multiply-add and are not counted. ``activations`` counts the values the
-    module returns (tensors or tuples of tensors), per sample of the batch.
-    """
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"measure_cost: expected a torch.nn.Module, got {type(module).__name__}")
-    if not inputs:
-        raise ValueError("measure_cost: expected at least one input for the forward pass")
-    report = CostReport()
-    handles = []
-
-    def conv_hook(name):
-        def hook(m, inp, out):
-            per_sample = out[0].numel()
-            if isinstance(m, nn.Conv2d):
-                macs = per_sample * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-            else:
-                macs = per_sample * m.in_features
-            report.per_layer[name] = report.per_layer.get(name, 0) + int(macs)
-            report.macs += int(macs)
-        return hook
-
-    for name, m in module.named_modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            handles.append(m.register_forward_hook(conv_hook(name or type(m).__name__)))
-
-    def out_hook(m, inp, out):
-        report.activations += _count_outputs(out)
-
-    handles.append(module.register_forward_hook(out_hook))
-    try:
-        with torch.no_grad():
-            module(*inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    return report
