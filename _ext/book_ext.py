@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import sys
@@ -48,20 +49,23 @@ def _builder_inited(app) -> None:
 def _load_claims(app):
     sys.path.insert(0, str(Path(app.srcdir)))
     try:
-        from utils.claims import render_table
+        from utils.claims import render_summary, render_table
     finally:
         sys.path.pop(0)
     rows, chapters = [], []
-    for f in sorted(_claims_dir(app).glob("*.json")):
+    # chapters in the order of the table of contents (the reader's order), any others after them
+    toc = re.findall(r"file:\s*chapters/(\w+)", (Path(app.srcdir) / "_toc.yml").read_text())
+    rank = {name: i for i, name in enumerate(toc)}
+    for f in sorted(_claims_dir(app).glob("*.json"), key=lambda f: (rank.get(f.stem, len(rank)), f.stem)):
         data = json.loads(f.read_text())
         chapters.append(data)
         rows.extend(data["claims"])
-    return rows, chapters, render_table
+    return rows, chapters, render_table, render_summary
 
 
 def _doctree_resolved(app, doctree, docname) -> None:
     for node in doctree.findall(scoreboard_node):
-        rows, chapters, render_table = _load_claims(app)
+        rows, chapters, render_table, render_summary = _load_claims(app)
         if not rows:
             from sphinx.util import logging
 
@@ -73,7 +77,8 @@ def _doctree_resolved(app, doctree, docname) -> None:
             f'{counts["inconclusive"]} inconclusive.</p>'
         )
         # links are relative to the page: the scoreboard sits at the book's root
-        node.replace_self(nodes.raw("", summary + render_table(rows, show_chapter=True), format="html"))
+        overview = "<p>Per chapter:</p>" + render_summary(rows) + "<p>Every claim, in each chapter's order:</p>"
+        node.replace_self(nodes.raw("", summary + overview + render_table(rows, show_chapter=True), format="html"))
 
 
 def _build_finished(app, exc) -> None:

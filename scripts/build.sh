@@ -9,7 +9,11 @@ bash scripts/install.sh
 .venv/bin/python scripts/sync_chapters.py --check
 rm -rf _build/html _build/jupyter_execute _build/.doctrees _build/claims
 cmd=(.venv/bin/jupyter-book build . --builder html -W -n --keep-going)
-export PATH="$PWD/.venv/bin:$PATH" PYTHONHASHSEED=0
+# OMP_WAIT_POLICY=PASSIVE: torch's idle worker threads sleep instead of spinning. With libgomp's default
+# (spin, then sleep) two of four builds had one chapter stall for ~120 s outside its cells; with PASSIVE none
+# did. Chapters of tiny networks, for which waking a sleeping thread costs more than the work, train on one
+# thread (torch.set_num_threads(1), said in the chapter).
+export PATH="$PWD/.venv/bin:$PATH" PYTHONHASHSEED=0 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 start=$(date +%s)
 if [ "${OFFLINE:-0}" = 1 ]; then
   if unshare -n true 2>/dev/null; then

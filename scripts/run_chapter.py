@@ -29,6 +29,7 @@ def main() -> int:
     nb = jupytext.read(path)
     if args.claims_dir:
         os.environ["PAPER_DAILY_CLAIMS_DIR"] = str(Path(args.claims_dir).resolve())
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as scripts/build.sh and scripts/test.sh
     client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     import psutil
 

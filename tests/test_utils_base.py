@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -262,6 +263,18 @@ def test_claims_verdicts_and_output(tmp_path, monkeypatch):
     assert reg.summary() == {"reproduced": 1, "not reproduced": 1, "inconclusive": 1}
     html = reg.to_html()
     assert html.count('class="claim-row"') == 3 and 'data-verdict="inconclusive"' in html
+
+
+def test_scoreboard_summary_counts_each_chapter(monkeypatch):
+    monkeypatch.delenv(claims.CLAIMS_DIR_ENV, raising=False)
+    a, b = claims.Claims("alpha"), claims.Claims("beta")
+    a.check("C1", "x", measured={"v": 1}, compared="c", rule="r", reproduced=True)
+    a.check("C2", "y", measured={"v": 2}, compared="c", rule="r", reproduced=False)
+    b.check("C1", "z", measured={"v": 3}, compared="c", rule="r", reproduced=True, inconclusive=True)
+    page = claims.render_summary(a.items + b.items)
+    rows = re.findall(r'<tr class="chapter-summary" data-chapter="(\w+)">(.*?)</tr>', page)
+    counts = {ch: re.findall(r"<td>(\d+)</td>", cells) for ch, cells in rows}
+    assert counts == {"alpha": ["1", "1", "0"], "beta": ["0", "0", "1"]}  # reproduced, not reproduced, inconclusive
 
 
 def test_claims_reject_bad_input(tmp_path, monkeypatch):

@@ -164,23 +164,58 @@ class Claims:
 _BADGE = {"reproduced": "#1a7f37", "not reproduced": "#b42318", "inconclusive": "#9a6700"}
 
 
+_TABLE_STYLE = (
+    "<style>.claims-wrap{overflow-x:auto}.claims-table{font-size:0.85em;border-collapse:collapse}"
+    ".claims-table th,.claims-table td{text-align:left !important;vertical-align:top;padding:4px 8px}"
+    ".claims-table td.claim-text{min-width:14em}.claims-table td.claim-measured{min-width:12em}</style>"
+)
+
+
+def _badge(verdict: str) -> str:
+    return (f'<span style="color:white;background:{_BADGE[verdict]};padding:1px 6px;border-radius:4px;'
+            f'white-space:nowrap">{html.escape(verdict)}</span>')
+
+
 def render_table(items, *, show_chapter: bool) -> str:
-    """HTML table of claims; each row carries data attributes so tests can compare pages."""
-    head = ("<th>Chapter</th>" if show_chapter else "") + "<th>#</th><th>Claim</th><th>Measured</th><th>Compared</th><th>Rule</th><th>Verdict</th>"
+    """HTML table of claims, verdict first; each row carries data attributes so tests can compare pages.
+
+    The table brings its own small style (left-aligned, top-aligned cells, scrolls sideways on a
+    narrow screen), so it reads the same in the book, in Jupyter and in Colab.
+    """
+    head = ("<th>Chapter</th>" if show_chapter else "") + "<th>#</th><th>Verdict</th><th>Claim</th><th>Measured</th><th>Compared</th><th>Rule</th>"
     rows = []
     for c in items:
         c = c if isinstance(c, Claim) else Claim(**c)
         e = html.escape
         cells = (f'<td><a href="chapters/{e(c.chapter)}.html">{e(c.chapter)}</a></td>' if show_chapter else "") + (
-            f"<td>{e(c.id)}</td><td>{e(c.claim)}</td><td>{e(c.measured_text())}</td><td>{e(c.compared)}</td>"
+            f"<td>{e(c.id)}</td><td>{_badge(c.verdict)}</td>"
+            f'<td class="claim-text">{e(c.claim)}</td><td class="claim-measured">{e(c.measured_text())}</td><td>{e(c.compared)}</td>'
             f"<td>{e(c.rule)}{(' <em>' + e(c.note) + '</em>') if c.note else ''}</td>"
-            f'<td><span style="color:white;background:{_BADGE[c.verdict]};padding:1px 6px;border-radius:4px;white-space:nowrap">{e(c.verdict)}</span></td>'
         )
         rows.append(
             f'<tr class="claim-row" data-chapter="{e(c.chapter)}" data-claim="{e(c.id)}" data-verdict="{e(c.verdict)}" '
             f'data-measured="{e(c.measured_text())}">{cells}</tr>'
         )
-    return f'<table class="claims-table docutils align-default"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (f'{_TABLE_STYLE}<div class="claims-wrap"><table class="claims-table docutils align-default">'
+            f'<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def render_summary(items) -> str:
+    """HTML table with one row per chapter: how many of its claims got each verdict (the scoreboard's overview)."""
+    per_chapter: dict[str, dict[str, int]] = {}
+    for c in items:
+        c = c if isinstance(c, Claim) else Claim(**c)
+        counts = per_chapter.setdefault(c.chapter, dict.fromkeys(VERDICTS, 0))
+        counts[c.verdict] += 1
+    e = html.escape
+    head = "<th>Chapter</th>" + "".join(f"<th>{_badge(v)}</th>" for v in VERDICTS)
+    rows = "".join(
+        f'<tr class="chapter-summary" data-chapter="{e(ch)}"><td><a href="chapters/{e(ch)}.html">{e(ch)}</a></td>'
+        + "".join(f"<td>{n[v]}</td>" for v in VERDICTS) + "</tr>"
+        for ch, n in per_chapter.items()
+    )
+    return (f'{_TABLE_STYLE}<div class="claims-wrap"><table class="claims-table claims-summary docutils align-default">'
+            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
 
 
 def glue(name: str, value, *, display: bool = False) -> None:
