@@ -298,3 +298,28 @@ def test_format_value():
     assert claims.format_value(1e-7) == "1.000e-07"
     assert claims.format_value(True) == "yes"
     assert claims.format_value([1.0, 2]) == "[1, 2]"
+
+
+# ---------------------------------------------------------------- per-cell times in a build
+def test_setup_chapter_records_cell_times_only_in_a_build(tmp_path):
+    """In a build (claims folder set) each later cell's time lands in <chapter>.cells.jsonl; elsewhere nothing."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "ip = InteractiveShell.instance()\n"
+        "ip.run_cell('import utils; claims = utils.setup_chapter(\"demo\")')\n"
+        "ip.run_cell('x = sum(range(10))')\n"
+        "ip.run_cell('y = x + 1')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "claims"
+    env = {k: v for k, v in __import__("os").environ.items() if k != claims.CLAIMS_DIR_ENV}
+    subprocess.run([sys.executable, "-c", script], cwd=root, env={**env, claims.CLAIMS_DIR_ENV: str(folder)}, check=True)
+    rows = [json.loads(line) for line in (folder / "demo.cells.jsonl").read_text().splitlines()]
+    assert [r["first_line"] for r in rows] == ["x = sum(range(10))", "y = x + 1"]
+    assert all(r["wall_s"] >= 0 and r["cpu_s"] >= 0 for r in rows)
+    subprocess.run([sys.executable, "-c", script], cwd=root, env=env, check=True, capture_output=True)
+    assert not (root / "demo.cells.jsonl").exists()

@@ -64,6 +64,7 @@ def _record_cell_times(chapter: str) -> None:
         first = next((l for l in start["src"].splitlines() if l.strip() and not l.startswith("#")), "")
         row = {"wall_s": round(time.perf_counter() - start["t"], 3), "cpu_s": round(time.process_time() - start["cpu"], 3),
                "first_line": first[:70]}
+        log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as f:
             f.write(json.dumps(row) + "\n")
 
