@@ -6,7 +6,10 @@
 - The ``{claims-scoreboard}`` directive is replaced, after every chapter has executed
   (``doctree-resolved``), by one table generated from those files: no value is typed by hand.
 - At ``build-finished`` it writes ``<build>/exec_times.json`` from myst-nb's execution data
-  (docname -> seconds, success), which ``scripts/exec_times.py`` prints and the tests check.
+  (docname -> seconds, success), which ``scripts/exec_times.py`` prints and the tests check, with the Unix
+  times at which Sphinx began and finished reading each chapter (execution happens in between).
+- While a chapter is read, a watchdog (:mod:`faulthandler`) writes the build process's stacks to
+  ``<build>/claims/build-stall.txt`` if reading it takes more than 75 s, to show where a stall happened.
 """
 from __future__ import annotations
 
@@ -81,7 +84,36 @@ def _doctree_resolved(app, doctree, docname) -> None:
         node.replace_self(nodes.raw("", summary + overview + render_table(rows, show_chapter=True), format="html"))
 
 
+_READ_TIMES: dict[str, dict[str, float]] = {}
+_STALL_LOG = []
+
+
+def _source_read(app, docname, source) -> None:
+    import faulthandler
+    import time
+
+    _READ_TIMES[docname] = {"read_start": round(time.time(), 3)}
+    if not _STALL_LOG:
+        _STALL_LOG.append((_claims_dir(app) / "build-stall.txt").open("a"))
+    _STALL_LOG[0].write(f"--- {docname}\n")
+    _STALL_LOG[0].flush()
+    faulthandler.dump_traceback_later(75, repeat=True, file=_STALL_LOG[0])
+
+
+def _doctree_read(app, doctree) -> None:
+    import faulthandler
+    import time
+
+    faulthandler.cancel_dump_traceback_later()
+    _READ_TIMES.setdefault(app.env.docname, {})["read_end"] = round(time.time(), 3)
+
+
 def _build_finished(app, exc) -> None:
+    import faulthandler
+
+    faulthandler.cancel_dump_traceback_later()
+    while _STALL_LOG:
+        _STALL_LOG.pop().close()
     if exc is not None or app.builder.format != "html":
         return
     from myst_nb.sphinx_ import NbMetadataCollector
@@ -91,7 +123,8 @@ def _build_finished(app, exc) -> None:
     for docname, meta in sorted(data.items()):
         ex = meta.get("exec_data")
         if ex:
-            out[docname] = {"runtime_s": ex.get("runtime"), "succeeded": ex.get("succeeded"), "method": ex.get("method")}
+            out[docname] = {"runtime_s": ex.get("runtime"), "succeeded": ex.get("succeeded"), "method": ex.get("method"),
+                            **_READ_TIMES.get(docname, {})}
     (Path(app.outdir).parent / "exec_times.json").write_text(json.dumps(out, indent=1))
 
 
@@ -100,6 +133,8 @@ def setup(app):
     app.add_directive("claims-scoreboard", ClaimsScoreboard)
     app.connect("builder-inited", _builder_inited)
     app.connect("doctree-resolved", _doctree_resolved)
+    app.connect("source-read", _source_read)
+    app.connect("doctree-read", _doctree_read)
     app.connect("build-finished", _build_finished)
     # the scoreboard must be rebuilt whenever anything was executed
     app.connect("env-get-outdated", lambda app, env, added, changed, removed: ["scoreboard"])

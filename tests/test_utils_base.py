@@ -318,8 +318,11 @@ def test_setup_chapter_records_cell_times_only_in_a_build(tmp_path):
     folder = tmp_path / "claims"
     env = {k: v for k, v in __import__("os").environ.items() if k != claims.CLAIMS_DIR_ENV}
     subprocess.run([sys.executable, "-c", script], cwd=root, env={**env, claims.CLAIMS_DIR_ENV: str(folder)}, check=True)
-    rows = [json.loads(line) for line in (folder / "demo.cells.jsonl").read_text().splitlines()]
+    setup, *rows = [json.loads(line) for line in (folder / "demo.cells.jsonl").read_text().splitlines()]
+    assert setup["event"] == "setup" and setup["process_start"] <= setup["utils_imported"] <= setup["t"]
     assert [r["first_line"] for r in rows] == ["x = sum(range(10))", "y = x + 1"]
     assert all(r["wall_s"] >= 0 and r["cpu_s"] >= 0 for r in rows)
+    assert setup["t"] <= rows[0]["start"] <= rows[0]["end"] <= rows[1]["start"] <= rows[1]["end"]
+    assert (folder / "demo.stall.txt").read_text() == ""  # the watchdog wrote nothing: no cell took 45 s
     subprocess.run([sys.executable, "-c", script], cwd=root, env=env, check=True, capture_output=True)
     assert not (root / "demo.cells.jsonl").exists()
