@@ -13,11 +13,13 @@
 """
 from __future__ import annotations
 
+import faulthandler
 import json
-import re
 import os
+import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from docutils import nodes
@@ -89,9 +91,6 @@ _STALL_LOG = []
 
 
 def _source_read(app, docname, source) -> None:
-    import faulthandler
-    import time
-
     _READ_TIMES[docname] = {"read_start": round(time.time(), 3)}
     if not _STALL_LOG:
         _STALL_LOG.append((_claims_dir(app) / "build-stall.txt").open("a"))
@@ -101,16 +100,11 @@ def _source_read(app, docname, source) -> None:
 
 
 def _doctree_read(app, doctree) -> None:
-    import faulthandler
-    import time
-
     faulthandler.cancel_dump_traceback_later()
     _READ_TIMES.setdefault(app.env.docname, {})["read_end"] = round(time.time(), 3)
 
 
 def _build_finished(app, exc) -> None:
-    import faulthandler
-
     faulthandler.cancel_dump_traceback_later()
     while _STALL_LOG:
         _STALL_LOG.pop().close()

@@ -9,9 +9,13 @@ are taught.
 """
 from __future__ import annotations
 
+import time
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "setup_chapter"]
+
+_IMPORTED_AT = time.time()  # when the setup cell imported utils (for the build's time log)
 
 
 def setup_chapter(chapter: str, *, seed: int = 0, title: str = ""):
@@ -19,6 +23,7 @@ def setup_chapter(chapter: str, *, seed: int = 0, title: str = ""):
 
     Called by the setup cell at the top of every chapter.
     """
+    from .cell_log import record_cell_times
     from .claims import Claims
     from .plot import use_book_style
     from .repro import seed_everything
@@ -26,100 +31,5 @@ def setup_chapter(chapter: str, *, seed: int = 0, title: str = ""):
     seed_everything(seed)
     use_book_style()
     claims = Claims(chapter, title=title)
-    _record_cell_times(chapter)
+    record_cell_times(chapter, utils_imported=_IMPORTED_AT)
     return claims
-
-
-def _record_cell_times(chapter: str) -> None:
-    """In a book build, log where this chapter's kernel spent its time, to ``<claims dir>/<chapter>.cells.jsonl``.
-
-    The first row gives the kernel process's start and the moment the setup cell reached this call (Unix
-    seconds); then one row per later cell with its wall and CPU seconds and its start and end. A watchdog
-    (:mod:`faulthandler`) writes every thread's stack to ``<chapter>.stall.txt`` whenever the kernel spends
-    45 s in one cell, or sits idle 45 s after one. ``scripts/exec_times.py`` turns this into a breakdown of
-    a slow chapter. Does nothing outside a build (no claims folder) or outside IPython.
-    """
-    import atexit
-    import faulthandler
-    import json
-    import os
-    import time
-    from pathlib import Path
-
-    from .claims import CLAIMS_DIR_ENV
-
-    folder = os.environ.get(CLAIMS_DIR_ENV)
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    ip = get_ipython()
-    if not folder or ip is None or getattr(ip, "_paper_daily_timer", None) == chapter:
-        return
-    ip._paper_daily_timer = chapter
-    log = Path(folder) / f"{chapter}.cells.jsonl"
-    log.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(row):
-        with log.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-
-    write({"event": "setup", "process_start": _process_start_time(), "utils_imported": _IMPORTED_AT, "t": time.time()})
-    stall = (Path(folder) / f"{chapter}.stall.txt").open("w")
-    atexit.register(stall.close)
-    atexit.register(faulthandler.cancel_dump_traceback_later)
-    start = {}
-
-    def pre(info):
-        faulthandler.dump_traceback_later(45, repeat=True, file=stall)
-        start["t"], start["at"], start["cpu"], start["src"] = time.perf_counter(), time.time(), time.process_time(), info.raw_cell
-        start["machine"] = _machine_cpu_seconds()
-
-    def post(result):
-        faulthandler.dump_traceback_later(45, repeat=True, file=stall)
-        if "t" not in start:
-            return
-        first = next((l for l in start["src"].splitlines() if l.strip() and not l.startswith("#")), "")
-        now, before = _machine_cpu_seconds(), start["machine"]
-        # the whole machine's CPU seconds during the cell (busy, waiting on I/O, stolen by the host)
-        machine = {k: round(now[k] - before[k], 2) for k in now} if now and before else None
-        write({"machine": machine, "wall_s": round(time.perf_counter() - start["t"], 3), "cpu_s": round(time.process_time() - start["cpu"], 3),
-               "first_line": first[:70], "start": round(start["at"], 3), "end": round(time.time(), 3)})
-
-    ip.events.register("pre_run_cell", pre)
-    ip.events.register("post_run_cell", post)
-
-
-def _process_start_time() -> float | None:
-    """Unix time at which this process started (Linux ``/proc``), or None where that cannot be read."""
-    import os
-
-    try:
-        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
-        boot = next(float(l.split()[1]) for l in open("/proc/stat") if l.startswith("btime"))
-        return round(boot + ticks / os.sysconf("SC_CLK_TCK"), 2)
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-
-
-def _machine_cpu_seconds() -> dict | None:
-    """The whole machine's CPU seconds so far (all cores, Linux ``/proc/stat``): busy, I/O wait, stolen by the host."""
-    import os
-
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    hz = os.sysconf("SC_CLK_TCK")
-    user, nice, system, idle, iowait, irq, softirq, steal = v
-    return {"busy": (user + nice + system + irq + softirq) / hz, "iowait": iowait / hz, "steal": steal / hz}
-
-
-def _now() -> float:
-    import time
-
-    return round(time.time(), 3)
-
-
-_IMPORTED_AT = _now()

@@ -14,7 +14,6 @@ chapter against what the layer really does, counted by :func:`utils.cost.measure
 """
 from __future__ import annotations
 
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
