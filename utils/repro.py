@@ -7,7 +7,10 @@ import time
 
 import numpy as np
 
-__all__ = ["seed_everything", "get_device", "Timer"]
+__all__ = ["seed_everything", "get_device", "Timer", "weights_sha256", "seed_shift", "SEED_ENV"]
+
+#: environment variable that shifts every seed a chapter uses (default 0)
+SEED_ENV = "PAPER_DAILY_SEED"
 
 
 def seed_everything(seed: int = 0, *, deterministic: bool = True) -> int:
@@ -49,6 +52,42 @@ def get_device(prefer: str | None = None):
             raise RuntimeError("get_device: 'cuda' was asked for but torch sees no CUDA device")
         return torch.device(choice)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_shift() -> int:
+    """The shift ``PAPER_DAILY_SEED`` adds to every seed of a chapter (0 when unset).
+
+    ``utils.setup_chapter`` and :meth:`utils.claims.Claims.seeds` apply it, so that
+    ``PAPER_DAILY_SEED=3`` re-runs the whole book with other initialisations, data orders and test sets.
+    """
+    raw = os.environ.get(SEED_ENV, "0").strip() or "0"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{SEED_ENV} must be a non-negative integer, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{SEED_ENV} must be a non-negative integer, got {raw!r}")
+    return value
+
+
+def weights_sha256(module) -> str:
+    """sha256 of a network's weights (its ``state_dict``: names, shapes, dtypes and values, in order).
+
+    Used to prove that the network judging a finding is not one that any arm trained against
+    (:meth:`utils.claims.Claims.finding`). The hash does not depend on the device.
+    """
+    import hashlib
+
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"weights_sha256: expected a torch.nn.Module, got {type(module).__name__}")
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 class Timer:
