@@ -54,7 +54,7 @@ def _builder_inited(app) -> None:
 def _load_claims(app):
     sys.path.insert(0, str(Path(app.srcdir)))
     try:
-        from utils.claims import render_summary, render_table
+        from utils.claims import render_summary, render_tables
     finally:
         sys.path.pop(0)
     rows, chapters = [], []
@@ -65,25 +65,37 @@ def _load_claims(app):
         data = json.loads(f.read_text())
         chapters.append(data)
         rows.extend(data["claims"])
-    return rows, chapters, render_table, render_summary
+    return rows, chapters, render_tables, render_summary
 
 
 def _doctree_resolved(app, doctree, docname) -> None:
     for node in doctree.findall(scoreboard_node):
-        rows, chapters, render_table, render_summary = _load_claims(app)
+        rows, chapters, render_tables, render_summary = _load_claims(app)
         if not rows:
             from sphinx.util import logging
 
             logging.getLogger(__name__).warning("claims scoreboard: no chapter registered a claim in this build", location=node)
-        counts = {v: sum(r["verdict"] == v for r in rows) for v in ("reproduced", "not reproduced", "inconclusive")}
+        findings = [r for r in rows if r.get("kind") == "finding"]
+        counts = {v: sum(r["verdict"] == v for r in findings) for v in ("reproduced", "not reproduced", "inconclusive")}
+        mechanisms = [r for r in rows if r.get("kind") == "mechanism"]
+        verified = sum(r["verdict"] == "verified" for r in mechanisms)
+        gates = [g for d in chapters for g in d.get("gates", [])]
+        passed = sum(bool(g.get("passed")) for g in gates)
+        other = len(rows) - len(findings) - len(mechanisms)
         summary = (
-            f'<p class="scoreboard-summary">{len(rows)} claims from {len(chapters)} chapters: '
-            f'{counts["reproduced"]} reproduced, {counts["not reproduced"]} not reproduced, '
-            f'{counts["inconclusive"]} inconclusive.</p>'
+            f'<p class="scoreboard-summary"><strong>{len(findings)} findings</strong> from {len(chapters)} chapters: '
+            f'<strong>{counts["reproduced"]} reproduced, {counts["not reproduced"]} not reproduced, '
+            f'{counts["inconclusive"]} inconclusive</strong>.</p>'
+            f'<p class="scoreboard-mechanisms">Apart from the findings: {verified} of {len(mechanisms)} mechanisms verified '
+            f'(true by construction or by exact computation; they show the code is the paper\'s, and are not results); '
+            f'{passed} of {len(gates)} competence gates passed.'
+            + (f" {other} claims are not yet decided by the standard and are not counted." if other else "") + "</p>"
         )
         # links are relative to the page: the scoreboard sits at the book's root
-        overview = "<p>Per chapter:</p>" + render_summary(rows) + "<p>Every claim, in each chapter's order:</p>"
-        node.replace_self(nodes.raw("", summary + overview + render_table(rows, show_chapter=True), format="html"))
+        gates_by_chapter = {d["chapter"]: d.get("gates", []) for d in chapters}
+        overview = "<p>Per chapter:</p>" + render_summary(rows, gates_by_chapter) + "<p>Every claim, in each chapter's order:</p>"
+        tables = render_tables(rows, show_chapter=True, standard_link="verdicts.html")
+        node.replace_self(nodes.raw("", summary + overview + tables, format="html"))
 
 
 _READ_TIMES: dict[str, dict[str, float]] = {}

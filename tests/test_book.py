@@ -73,7 +73,7 @@ class _Rows(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "tr" and a.get("class") == "claim-row":
-            self.rows.append((a["data-chapter"], a["data-claim"], a["data-verdict"], a["data-measured"]))
+            self.rows.append((a["data-chapter"], a["data-claim"], a["data-verdict"], a["data-effect"]))
 
 
 def _rows(page: Path):
@@ -90,6 +90,69 @@ def test_scoreboard_matches_the_chapters(book):
     assert {r[0] for r in board} == set(_chapters()), "every chapter registers claims"
     saved = [(d["chapter"], c["id"], c["verdict"]) for f in sorted((BUILD / "claims").glob("*.json")) for d in [json.loads(f.read_text())] for c in d["claims"]]
     assert sorted(saved) == sorted(r[:3] for r in board)
+
+
+def _saved_claims():
+    for f in sorted((BUILD / "claims").glob("*.json")):
+        data = json.loads(f.read_text())
+        yield data, data["claims"]
+
+
+def test_every_claim_follows_the_standard(book):
+    """Every claim is a mechanism or a finding registered through utils.claims; findings state a margin > 0 and
+    have >= 3 seeds unless deterministic; the verdict is the standard's rule applied to the recorded effect."""
+    from utils.claims import decide
+
+    problems = []
+    for data, claims in _saved_claims():
+        for c in claims:
+            cid = f"{data['chapter']}/{c['id']}"
+            if c["kind"] == "mechanism":
+                if c["verdict"] != "verified":
+                    problems.append(f"{cid}: mechanism {c['verdict']}")
+            elif c["kind"] == "finding":
+                if not (c["margin"] and c["margin"] > 0):
+                    problems.append(f"{cid}: margin {c['margin']}")
+                if not c["deterministic"] and not c.get("timings") and len(c["seeds"]) < 3:
+                    problems.append(f"{cid}: {len(c['seeds'])} seeds")
+                gates_ok = all(g["passed"] for g in c["gates"])
+                if decide(c["effect"], c["margin"], gates_ok) != c["verdict"]:
+                    problems.append(f"{cid}: verdict {c['verdict']} does not follow from {c['effect']} and margin {c['margin']}")
+            else:
+                problems.append(f"{cid}: kind {c['kind']!r} (not registered through claims.finding / claims.mechanism)")
+        if not any(c["kind"] == "finding" for c in claims):
+            problems.append(f"{data['chapter']}: no finding")
+    assert not problems, "claims that do not follow the verdict standard:\n" + "\n".join(problems)
+
+
+#: chapters whose findings rest on trained arms: every competence gate they record must pass in the build
+GATED_CHAPTERS = ()
+
+
+@pytest.mark.parametrize("chapter", GATED_CHAPTERS)
+def test_competence_gates_pass(book, chapter):
+    """A miniature that did not learn is a defect, not a result: a failed gate fails the build's tests."""
+    data = json.loads((BUILD / "claims" / f"{chapter}.json").read_text())
+    gates = data.get("gates", []) + [g for c in data["claims"] for g in c.get("gates", [])]
+    assert gates, f"{chapter}: no competence gate recorded"
+    failed = [f"{g['name']}: {g['value']} vs bar {g['bar']}" for g in gates if not g["passed"]]
+    assert not failed, f"{chapter}: failed competence gates:\n" + "\n".join(failed)
+
+
+def test_no_finding_is_judged_by_a_network_its_arms_trained_against(book):
+    """The judge's weight hashes never equal those of a network used in any arm's training loss."""
+    bad = [f"{d['chapter']}/{c['id']}" for d, claims in _saved_claims() for c in claims
+           if set(c.get("judge_sha256", [])) & set(c.get("trained_against_sha256", []))]
+    assert not bad, f"findings judged by a network their arms trained against: {bad}"
+
+
+def test_the_shared_claims_audit_passes(book):
+    """The project-independent audit of the standard (../shared/tools/claims_audit.py) agrees with the build."""
+    audit = ROOT.parent / "shared" / "tools" / "claims_audit.py"
+    if not audit.is_file():
+        pytest.skip("../shared/tools/claims_audit.py is not beside the checkout")
+    r = subprocess.run([sys.executable, str(audit), str(BUILD / "claims")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
 
 
 def _mini_book(tmp: Path, chapter_source: str) -> subprocess.CompletedProcess:
@@ -204,6 +267,7 @@ def test_registered_numbers_are_repeatable(standalone_runs):
             assert ca["measured"] == cb["measured"], f"{stem} {ca['id']}: registered numbers differ between two runs"
             if not ca.get("timings"):
                 assert ca["verdict"] == cb["verdict"], f"{stem} {ca['id']}: verdict differs between two runs"
+                assert ca.get("effect") == cb.get("effect"), f"{stem} {ca['id']}: effect differs between two runs"
 
 
 # ---------------------------------------------------------------- browser check

@@ -251,45 +251,173 @@ def test_spade_layer_formula_and_collapse():
 
 
 # ---------------------------------------------------------------- claims registry
-def test_claims_verdicts_and_output(tmp_path, monkeypatch):
+def _reg(tmp_path, monkeypatch, name="demo"):
     monkeypatch.setenv(claims.CLAIMS_DIR_ENV, str(tmp_path))
-    reg = claims.Claims("demo")
-    reg.check("C1", "A beats B.", measured={"a": np.float64(0.9), "b": 0.5}, compared="a vs b", rule="a > b", reproduced=0.9 > 0.5)
-    reg.check("C2", "B beats A.", measured={"a": 0.9}, compared="a vs b", rule="b > a", reproduced=False)
-    reg.check("C3", "Too close to call.", measured={"d": 0.01}, compared="a vs b", rule="|d| > noise", reproduced=True, inconclusive=True)
-    reg.check("C1", "A beats B.", measured={"a": 0.8, "b": 0.5}, compared="a vs b", rule="a > b", reproduced=True)  # re-run replaces
+    monkeypatch.delenv("PAPER_DAILY_SEED", raising=False)
+    return claims.Claims(name)
+
+
+def _finding(reg, id="C1", **kw):
+    args = dict(measure="PSNR (dB) on held-out crops", direction="A above B", margin=0.3, judge="PSNR", unit="dB",
+                seeds=[0, 1, 2])
+    args.update(kw)
+    return reg.finding(id, "A beats B.", **args)
+
+
+def test_decision_rule_on_synthetic_effects(tmp_path, monkeypatch):
+    """reproduced / not reproduced / inconclusive follow the standard's two-sided rule."""
+    reg = _reg(tmp_path, monkeypatch)
+    clear = _finding(reg, "C1", effects=[0.50, 0.55, 0.60])       # beyond the noise and the margin
+    small = _finding(reg, "C2", effects=[0.05, 0.06, 0.04])       # tight and well below the margin: absent
+    reverse = _finding(reg, "C3", effects=[-0.4, -0.5, -0.45])    # reversed
+    noisy = _finding(reg, "C4", effects=[0.9, -0.6, 0.4])         # too noisy to tell
+    under = _finding(reg, "C5", effects=[0.20, 0.21, 0.19])       # positive beyond noise but below the margin
+    near = _finding(reg, "C6", effects=[0.15, 0.45, 0.30])        # mean at the margin, interval straddles zero
+    assert [c.verdict for c in (clear, small, reverse, noisy, under, near)] == [
+        "reproduced", "not reproduced", "not reproduced", "inconclusive", "not reproduced", "inconclusive"]
+    e = clear.effect
+    assert e["n"] == 3 and abs(e["value"] - 0.55) < 1e-12
+    half = 4.302652729911275 * 0.05 / 3 ** 0.5  # t(0.975, 2) * sd / sqrt(n)
+    assert abs(e["lo"] - (0.55 - half)) < 1e-9 and abs(e["hi"] - (0.55 + half)) < 1e-9
     saved = json.loads((tmp_path / "demo.json").read_text())
-    assert [c["verdict"] for c in saved["claims"]] == ["not reproduced", "inconclusive", "reproduced"]
-    assert reg.summary() == {"reproduced": 1, "not reproduced": 1, "inconclusive": 1}
+    assert [c["verdict"] for c in saved["claims"]][:2] == ["reproduced", "not reproduced"]
+    for c in saved["claims"]:
+        assert c["kind"] == "finding" and c["margin"] == 0.3 and c["seeds"] == [0, 1, 2]
+    assert claims.decide({"value": 0.3, "lo": 0.01, "hi": 0.6}, 0.3) == "reproduced"
+    assert claims.decide({"value": 0.3, "lo": -0.01, "hi": 0.6}, 0.3) == "inconclusive"
+    assert claims.decide({"value": 0.1, "lo": 0.0, "hi": 0.29}, 0.3) == "not reproduced"
+
+
+def test_arms_pairs_and_intersection(tmp_path, monkeypatch):
+    reg = _reg(tmp_path, monkeypatch)
+    arms = {"A": [31.0, 31.2, 31.1], "B": [30.0, 30.1, 30.2], "C": [31.0, 31.1, 31.15]}
+    c = _finding(reg, arms=arms, compare=[("A", "B"), ("A", "C")])
+    assert c.verdict == "not reproduced" and c.effect["pair"] == "A vs C"
+    assert c.pairs["A vs B"]["verdict"] == "reproduced"
+    assert c.measured["A (per seed)"] == arms["A"]
+    lower = _finding(reg, "C2", arms={"A": [1.0, 1.1, 1.05], "B": [2.0, 2.1, 2.05]}, compare=[("A", "B")],
+                     better="lower", margin=0.5)
+    assert lower.verdict == "reproduced" and lower.effect["value"] > 0
+    det = _finding(reg, "C3", effects=[0.4], deterministic=True, seeds=None)
+    assert det.verdict == "reproduced" and det.effect["lo"] == det.effect["hi"] == 0.4 and det.seeds == []
+    det2 = _finding(reg, "C4", effects=[0.2], deterministic=True, seeds=None)
+    assert det2.verdict == "not reproduced"
+
+
+def test_failed_gate_makes_a_finding_inconclusive(tmp_path, monkeypatch):
+    reg = _reg(tmp_path, monkeypatch)
+    ok = reg.gate("A: PSNR over bicubic (dB)", 1.1, 0.7, unit="dB")
+    bad = reg.gate("B: PSNR over bicubic (dB)", 0.02, 0.7, unit="dB")
+    low = reg.gate("loss at the end", 0.05, 0.1, higher=False)
+    assert ok.passed and not bad.passed and low.passed
+    c = _finding(reg, effects=[0.5, 0.55, 0.6], gates=[ok, bad, low])
+    assert c.verdict == "inconclusive" and "B: PSNR over bicubic (dB)" in c.note
+    saved = json.loads((tmp_path / "demo.json").read_text())
+    assert [g["passed"] for g in saved["claims"][0]["gates"]] == [True, False, True]
+    assert len(saved["gates"]) == 3 and reg.summary()["gates passed"] == 2
+
+
+def test_a_judge_that_an_arm_trained_against_is_refused(tmp_path, monkeypatch):
+    import torch
+    from utils.repro import weights_sha256
+
+    reg = _reg(tmp_path, monkeypatch)
+    torch.manual_seed(0)
+    loss_net, judge_net = torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(3, 4, 3)
+    c = _finding(reg, effects=[0.5, 0.55, 0.6], judge="judge net distance", judge_nets=[judge_net], trained_against=[loss_net])
+    assert c.judge_sha256 == [weights_sha256(judge_net)] and c.trained_against_sha256 == [weights_sha256(loss_net)]
+    with pytest.raises(ValueError, match="an arm trained against"):
+        _finding(reg, "C2", effects=[0.5, 0.55, 0.6], judge="feature net", judge_nets=[loss_net], trained_against=[loss_net])
+    with pytest.raises(ValueError, match="an arm trained against"):
+        _finding(reg, "C3", effects=[0.5, 0.55, 0.6], judge="feature net", judge_nets=[weights_sha256(loss_net)],
+                 trained_against=[loss_net])
+
+
+def test_mechanisms_and_timings(tmp_path, monkeypatch):
+    reg = _reg(tmp_path, monkeypatch)
+    assert reg.mechanism("M1", "x equals y", error=1e-12, tolerance=1e-9, rule="|x - y| <= 1e-9").verdict == "verified"
+    assert reg.mechanism("M2", "count", error=3, tolerance=0, rule="exact count").verdict == "failed"
+    fast = [1.0 + 0.01 * (i % 3) for i in range(10)]
+    slow = [2.0 + 0.02 * (i % 4) for i in range(10)]
+    t = reg.timing("T1", "A is faster.", measure="latency (s)", direction="A faster", rounds={"A": fast, "B": slow},
+                   claimed="A", others="B", margin_ratio=1.5)
+    assert t.verdict == "reproduced" and abs(t.margin - __import__("math").log(1.5)) < 1e-12 and t.timings["margin_ratio"] == 1.5
+    t2 = reg.timing("T2", "A is faster.", measure="latency (s)", direction="A faster", rounds={"A": fast, "B": fast},
+                    claimed="A", others="B", margin_ratio=1.2)
+    assert t2.verdict == "not reproduced"
+    with pytest.raises(ValueError, match="at least 10 interleaved rounds"):
+        reg.timing("T3", "x", measure="m", direction="d", rounds={"A": fast[:5], "B": slow[:5]}, claimed="A", others="B", margin_ratio=1.2)
+    assert "1.50x" in t.effect_text()
+    s = reg.summary()
+    assert s["verified"] == 1 and s["failed"] == 1 and s["reproduced"] == 1 and s["not reproduced"] == 1
+
+
+def test_prose_is_chosen_by_the_verdict(tmp_path, monkeypatch):
+    reg = _reg(tmp_path, monkeypatch)
+    _finding(reg, effects=[0.50, 0.55, 0.60])
+    text = reg.say("C1", reproduced="A wins by {effect}.", not_reproduced="A does not win ({effect}).")
+    assert text.startswith("A wins by +0.55 dB [") and "margin of 0.3 dB" in text
+    _finding(reg, "C2", effects=[0.01, 0.0, 0.02])
+    assert reg.say("C2", reproduced="A wins.", not_reproduced="No: {value:.2f} dB.") == "No: 0.01 dB."
+    assert reg.say("C2", reproduced="A wins.").startswith("C2 is not reproduced")  # every verdict has a sentence
+    with pytest.raises(ValueError, match="unknown verdict"):
+        reg.say("C1", reproducd="typo")
     html = reg.to_html()
-    assert html.count('class="claim-row"') == 3 and 'data-verdict="inconclusive"' in html
+    assert html.count('class="claim-row"') == 2 and "verdicts.html" in html
+
+
+def test_seeds_follow_paper_daily_seed(tmp_path, monkeypatch):
+    reg = _reg(tmp_path, monkeypatch)
+    assert reg.seeds(3) == [0, 1, 2] and reg.seed(5) == 5
+    monkeypatch.setenv("PAPER_DAILY_SEED", "3")
+    assert reg.seeds(3) == [3, 4, 5] and reg.seed(5) == 8 and reg.seeds(2, start=10) == [13, 14]
+    assert json.loads((tmp_path / "demo.json").read_text())["seeds"] == [0, 1, 2, 3, 4, 5, 13, 14]
+    monkeypatch.setenv("PAPER_DAILY_SEED", "-1")
+    with pytest.raises(ValueError, match="non-negative integer"):
+        reg.seeds(3)
 
 
 def test_scoreboard_summary_counts_each_chapter(monkeypatch):
     monkeypatch.delenv(claims.CLAIMS_DIR_ENV, raising=False)
     a, b = claims.Claims("alpha"), claims.Claims("beta")
-    a.check("C1", "x", measured={"v": 1}, compared="c", rule="r", reproduced=True)
-    a.check("C2", "y", measured={"v": 2}, compared="c", rule="r", reproduced=False)
-    b.check("C1", "z", measured={"v": 3}, compared="c", rule="r", reproduced=True, inconclusive=True)
-    page = claims.render_summary(a.items + b.items)
+    _finding(a, "C1", effects=[0.5, 0.55, 0.6])
+    _finding(a, "C2", effects=[0.0, 0.01, 0.02])
+    a.mechanism("M1", "identity", error=0.0, tolerance=0.0, rule="exact")
+    _finding(b, "C1", effects=[0.9, -0.6, 0.4])
+    page = claims.render_summary(a.items + b.items, {"alpha": [{"passed": True}, {"passed": False}]})
     rows = re.findall(r'<tr class="chapter-summary" data-chapter="(\w+)">(.*?)</tr>', page)
-    counts = {ch: re.findall(r"<td>(\d+)</td>", cells) for ch, cells in rows}
-    assert counts == {"alpha": ["1", "1", "0"], "beta": ["0", "0", "1"]}  # reproduced, not reproduced, inconclusive
+    counts = {ch: re.findall(r"<td>([\d/]+)", cells) for ch, cells in rows}
+    # reproduced, not reproduced, inconclusive, mechanisms verified, gates passed
+    assert counts == {"alpha": ["1", "1", "0", "1", "1/2"], "beta": ["0", "0", "1", "0", "0/0"]}
 
 
 def test_claims_reject_bad_input(tmp_path, monkeypatch):
     monkeypatch.delenv(claims.CLAIMS_DIR_ENV, raising=False)
     reg = claims.Claims("demo")
-    with pytest.raises(TypeError, match="bool computed from the measurement"):
-        reg.check("C1", "x", measured={"a": 1}, compared="c", rule="r", reproduced="yes")
-    with pytest.raises(ValueError, match="non-empty dict"):
-        reg.check("C1", "x", measured={}, compared="c", rule="r", reproduced=True)
+    with pytest.raises(ValueError, match="margin must be > 0"):
+        _finding(reg, effects=[0.5, 0.5, 0.5], margin=0)
+    with pytest.raises(ValueError, match="at least 3 seeds"):
+        _finding(reg, effects=[0.5, 0.5], seeds=[0, 1])
+    with pytest.raises(ValueError, match="give the seeds"):
+        _finding(reg, effects=[0.5, 0.5, 0.5], seeds=None)
+    with pytest.raises(ValueError, match="either effects"):
+        _finding(reg)
+    with pytest.raises(ValueError, match="compare entries"):
+        _finding(reg, arms={"A": [1, 2, 3], "B": [1, 2, 3]}, compare=[("A", "Z")])
+    with pytest.raises(ValueError, match="better must be"):
+        _finding(reg, effects=[1, 2, 3], better="up")
     with pytest.raises(ValueError, match="short identifier"):
-        reg.check("claim one", "x", measured={"a": 1}, compared="c", rule="r", reproduced=True)
+        _finding(reg, "claim one", effects=[1, 2, 3])
     with pytest.raises(ValueError, match="lower-case file stem"):
         claims.Claims("Bad Name")
     with pytest.raises(TypeError, match="numbers, strings"):
-        reg.check("C1", "x", measured={"a": object()}, compared="c", rule="r", reproduced=True)
+        reg.mechanism("M1", "x", error=0, tolerance=0, rule="r", measured={"a": object()})
+    with pytest.raises(ValueError, match="finite number"):
+        _finding(reg, effects=[1, float("nan"), 3])
+    with pytest.raises(TypeError, match="Gate records"):
+        _finding(reg, effects=[1, 2, 3], gates=["passed"])
+    with pytest.raises(ValueError, match="non-empty sentence"):
+        _finding(reg, effects=[1, 2, 3], judge="")
     assert not list(tmp_path.iterdir())  # nothing written outside a book build
 
 

@@ -21,14 +21,15 @@ _IMPORTED_AT = time.time()  # when the setup cell imported utils (for the build'
 def setup_chapter(chapter: str, *, seed: int = 0, title: str = ""):
     """Prepare a chapter: seed everything, set the plotting style, silence nothing, return its :class:`~utils.claims.Claims`.
 
-    Called by the setup cell at the top of every chapter.
+    Called by the setup cell at the top of every chapter. ``seed`` is shifted by ``PAPER_DAILY_SEED``
+    (:func:`utils.repro.seed_shift`), like every seed the chapter takes from ``claims.seeds()`` / ``claims.seed()``.
     """
     from .cell_log import record_cell_times
     from .claims import Claims
     from .plot import use_book_style
-    from .repro import seed_everything
+    from .repro import seed_everything, seed_shift
 
-    seed_everything(seed)
+    seed_everything(seed + seed_shift())
     use_book_style()
     claims = Claims(chapter, title=title)
     record_cell_times(chapter, utils_imported=_IMPORTED_AT)
