@@ -40,7 +40,7 @@ from .checks import check_choice, check_positive, check_tensor
 
 __all__ = [
     "SKFF", "SumFusion", "ConcatFusion", "DAU", "BlurPool", "ResidualDownSample", "ResidualUpSample",
-    "DownSample", "UpSample", "MRB", "RRG", "MIRNet",
+    "DownSample", "UpSample", "MRB", "RRG", "MIRNet", "PlainCNN", "attention_spread",
 ]
 
 FUSIONS = ("skff", "sum", "concat")
@@ -319,3 +319,61 @@ class MIRNet(nn.Module):
     def skff_layers(self) -> list[SKFF]:
         """All SKFF modules, in forward order of their MRBs (empty for other fusions)."""
         return [m for m in self.modules() if isinstance(m, SKFF)]
+
+
+class PlainCNN(nn.Module):
+    """Full-resolution residual denoiser in the style of DnCNN (the chapter's equal-parameter baseline).
+
+    ``depth`` 3x3 convolutions of ``width`` channels with ReLU between them; the output is added to the
+    input. ``init="he"`` (default) draws every convolution from He et al.'s normal initialisation
+    (variance ``2 / fan_in``, which keeps the activations' scale through ReLU layers) and sets the last
+    convolution to zero, so the untrained network is the identity. ``init="torch"`` keeps PyTorch's
+    default (uniform, variance ``1 / (3 fan_in)``): through ReLU each layer then multiplies the
+    activations' second moment by about 1/6, and the deep stack's residual starts out (and stays) near
+    zero -- the defect of the chapter's earlier baseline. ``batch_norm`` adds BatchNorm after the inner
+    convolutions, as DnCNN does.
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 32, depth: int = 11, *, batch_norm: bool = False,
+                 init: str = "he"):
+        super().__init__()
+        check_positive(in_channels, "in_channels", integer=True)
+        check_positive(width, "width", integer=True)
+        check_positive(depth, "depth", integer=True)
+        if depth < 2:
+            raise ValueError(f"PlainCNN: depth must be >= 2 (first and last convolution), got {depth}")
+        check_choice(init, "init", ("he", "torch"))
+        self.in_channels = in_channels
+        layers = [nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU()]
+        for _ in range(depth - 2):
+            layers.append(nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.ReLU())
+        layers.append(nn.Conv2d(width, in_channels, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+        if init == "he":
+            convs = [m for m in self.body if isinstance(m, nn.Conv2d)]
+            for conv in convs[:-1]:
+                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+                if conv.bias is not None:
+                    nn.init.zeros_(conv.bias)
+            nn.init.zeros_(convs[-1].weight)
+            nn.init.zeros_(convs[-1].bias)
+
+    def forward(self, x):
+        check_tensor(x, "PlainCNN input", ndim=4, channels=self.in_channels)
+        return x + self.body(x)
+
+
+def attention_spread(model: nn.Module) -> float:
+    """Mean ``|a - 1/k|`` of the SKFF weights of ``model``'s last forward pass (0 = every fusion is the mean).
+
+    Averaged over the images of the last batch, the branches, the channels and the SKFF modules.
+    """
+    layers = [m for m in model.modules() if isinstance(m, SKFF)]
+    if not layers:
+        raise ValueError("attention_spread: the model has no SKFF module")
+    if any(m.last_attention is None for m in layers):
+        raise ValueError("attention_spread: run a forward pass first (an SKFF has no stored weights)")
+    return float(sum(float((m.last_attention - 1 / m.branches).abs().mean()) for m in layers) / len(layers))
