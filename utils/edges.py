@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .checks import as_image, check_choice, check_positive, check_tensor
 
-__all__ = ["SOBEL_X", "SOBEL_Y", "sobel", "sobel_magnitude", "sobel_np", "sobel_magnitude_np", "edge_loss"]
+__all__ = ["SOBEL_X", "SOBEL_Y", "SOBEL_MAX", "sobel", "sobel_magnitude", "sobel_np", "sobel_magnitude_np", "edge_loss", "EdgeEnhancer"]
 
 SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 SOBEL_Y = SOBEL_X.T.copy()
@@ -69,3 +69,45 @@ def edge_loss(output: torch.Tensor, target: torch.Tensor, kind: str = "l2", eps:
     check_choice(kind, "kind", ("l1", "l2"))
     d = sobel_magnitude(output, eps) - sobel_magnitude(target, eps)
     return (d * d).mean() if kind == "l2" else d.abs().mean()
+
+
+# ---------------------------------------------------------------- the EP-GAN chapter's enhancer
+#: the largest Sobel magnitude an image in [0, 1] can have (|G_x| <= 4 and |G_y| <= 4)
+SOBEL_MAX = 4.0 * np.sqrt(2.0)
+
+
+class EdgeEnhancer(torch.nn.Module):
+    """The EP-GAN chapter's small residual JPEG enhancer (chapters/ep_gan.md), optionally with an edge branch.
+
+    ``front`` (two 3x3 convs + ReLU) -> ``back`` (three 3x3 convs) -> output added to the input. With
+    ``edge_branch=True`` a 3x3 head after ``front`` predicts the Sobel magnitude of the *clean* image,
+    ``E = S(x) + head(h)``: a correction of the input's own edge map, with the head initialised to zero so
+    that the untrained branch predicts ``S(x)`` (the edge map of the JPEG input) rather than an arbitrary
+    map. The prediction, divided by :data:`SOBEL_MAX`, is concatenated to the features (the note's
+    "fused into the features"). ``last_edges`` keeps ``E`` of the last call for the edge-prediction loss.
+    """
+
+    def __init__(self, channels: int = 24, edge_branch: bool = False, in_channels: int = 1):
+        super().__init__()
+        check_positive(channels, "channels", integer=True)
+        check_positive(in_channels, "in_channels", integer=True)
+        conv = lambda i, o: torch.nn.Conv2d(i, o, 3, padding=1)  # noqa: E731
+        self.edge_branch, self.in_channels = bool(edge_branch), in_channels
+        self.front = torch.nn.Sequential(conv(in_channels, channels), torch.nn.ReLU(), conv(channels, channels), torch.nn.ReLU())
+        self.edge_head = None
+        if self.edge_branch:
+            self.edge_head = conv(channels, in_channels)
+            torch.nn.init.zeros_(self.edge_head.weight)
+            torch.nn.init.zeros_(self.edge_head.bias)
+        extra = in_channels if self.edge_branch else 0
+        self.back = torch.nn.Sequential(conv(channels + extra, channels), torch.nn.ReLU(), conv(channels, channels),
+                                        torch.nn.ReLU(), conv(channels, in_channels))
+        self.last_edges = None
+
+    def forward(self, x):
+        check_tensor(x, "EdgeEnhancer input", ndim=4, channels=self.in_channels)
+        h = self.front(x)
+        if self.edge_branch:
+            self.last_edges = sobel_magnitude(x) + self.edge_head(h)
+            h = torch.cat([h, self.last_edges / SOBEL_MAX], 1)
+        return x + self.back(h)
