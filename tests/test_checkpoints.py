@@ -128,7 +128,7 @@ def test_training_run_writes_fp16_weights_and_a_full_manifest(tmp_path):
     assert isinstance(entry["commit"], (str, type(None))) and entry["dirty"] in (True, False, None)
     assert [r["step"] for r in entry["log"]] == [1, 2, 3, 4, 5]
     assert all(r["loss"] == float(f"{r['loss']:.6g}") and r["lr"] == 0.1 for r in entry["log"])
-    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "manifest.json"]  # no temporary or lock files
 
 
 def test_manifest_merges_runs_and_load_returns_the_shipped_model(tmp_path):
@@ -362,7 +362,6 @@ def test_log_and_finish_reject_bad_input(tmp_path):
 TOY_SCRIPT = '''
 """A synthetic training script following the conventions of scripts/train/ (tests only)."""
 import math
-import os
 
 import torch
 
@@ -371,7 +370,7 @@ from utils.repro import seed_everything
 
 SMOKE_STEPS = 6
 HELDOUT_TOLERANCE = {"mse": 1e-6}
-CHECKPOINTS = {f"lin_s{s}": dict(seed=s, steps=40, lr=float(os.environ.get("TOY_LR", "0.1"))) for s in (0, 1)}
+CHECKPOINTS = {f"lin_s{s}": dict(seed=s, steps=40, lr=0.1) for s in (0, 1)}
 
 
 def main(argv=None):
@@ -421,7 +420,6 @@ def _toy_model():
 def test_end_to_end_with_a_synthetic_training_script(tmp_path, monkeypatch, capsys):
     script = tmp_path / "toy_e2e.py"
     script.write_text(textwrap.dedent(TOY_SCRIPT))
-    monkeypatch.delenv("TOY_LR", raising=False)
     spec = importlib.util.spec_from_file_location("toy_e2e", script)
     toy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(toy)
@@ -439,28 +437,53 @@ def test_end_to_end_with_a_synthetic_training_script(tmp_path, monkeypatch, caps
     assert entry["steps"] == 40 and entry["heldout"]["mse"] < 1.0 and not model.training
     assert entry["hardware"]["torch_threads"] == 1
 
+    real_run, printed = ck._run_streaming, []
+
+    def spy(cmd, **kw):
+        printed[:] = real_run(cmd, **kw)
+        return printed
+
+    monkeypatch.setattr(ck, "_run_streaming", spy)
     replay = ck.smoke_compare("toy_e2e", weights_dir=shipped, script=script)  # SMOKE_STEPS = 6: steps 1, 3, 6
     assert {n: [r[0] for r in rows] for n, rows in replay.items()} == {"lin_s0": [1, 3, 6], "lin_s1": [1, 3, 6]}
     assert all(r[1] == r[2] for rows in replay.values() for r in rows)
+    assert set(json.loads(printed[-1])) == {"lin_s0", "lin_s1"}  # the JSON line is the last one
 
-    monkeypatch.setenv("TOY_LR", "0.11")  # the code (here: its learning rate) is no longer what made the log
+    def replay_with(factor, name="lin_s0", step=3):  # the replay as if the code now gave another loss there
+        out = json.loads(printed[-1])
+        out[name] = [[s_, v * factor if s_ == step else v] for s_, v in out[name]]
+        monkeypatch.setattr(ck, "_run_streaming", lambda cmd, **kw: printed[:-1] + [json.dumps(out) + "\n"])
+
+    replay_with(1 + 3e-5)
+    ck.smoke_compare("toy_e2e", weights_dir=shipped, script=script)  # within rtol 1e-4
+    replay_with(1 + 1e-3)
     with pytest.raises(ValueError, match=r"(?s)^((?!lin_s1).)*lin_s0: losses differ beyond rtol.*python scripts/train/toy_e2e.py"):
-        ck.smoke_compare("toy_e2e", 3, only="lin_s0", weights_dir=shipped, script=script)
-    monkeypatch.delenv("TOY_LR")
+        ck.smoke_compare("toy_e2e", weights_dir=shipped, script=script)
+    monkeypatch.setattr(ck, "_run_streaming", lambda cmd, **kw: ["training...\n", json.dumps({"lin_s0": []}) + "\n"])
+    with pytest.raises(ValueError, match="the script trains"):
+        ck.smoke_compare("toy_e2e", weights_dir=shipped, script=script)
+    monkeypatch.setattr(ck, "_run_streaming", lambda cmd, **kw: ["no json here\n"])
+    with pytest.raises(ValueError, match="printed no JSON line"):
+        ck.smoke_compare("toy_e2e", weights_dir=shipped, script=script)
+    monkeypatch.setattr(ck, "_run_streaming", real_run)
 
+    # check.py: a shipped manifest whose lin_s0 held-out number was altered; lin_s1's is untouched
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    man = json.loads((shipped / "manifest.json").read_text())
+    man["checkpoints"]["lin_s0"]["heldout"]["mse"] += 0.01
+    (tampered / "manifest.json").write_text(json.dumps(man))
     spec = importlib.util.spec_from_file_location("train_check", ROOT / "scripts" / "train" / "check.py")
     check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(check)
     capsys.readouterr()
-    assert check.main(["toy_e2e", "--only", "lin_s0"], script=script, weights_dir=shipped) == 0
+    assert check.main(["toy_e2e"], script=script, weights_dir=tampered) == 1  # retrains both, in a subprocess
     out = capsys.readouterr().out
-    assert re.search(r"lin_s0\s+mse\s+\S+\s+\S+\s+0\s+1e-06\s+yes", out), out
-    assert "bit-identical weights: 1 of 1" in out and "OK:" in out
-
-    tampered = json.loads((shipped / "manifest.json").read_text())
-    tampered["checkpoints"]["lin_s0"]["heldout"]["mse"] += 0.01
-    rows, ok = ck.compare_heldout(tampered, ck.manifest("toy_e2e", shipped), {"mse": 1e-6})
-    assert not ok and "NO" in check.table(rows, tampered, ck.manifest("toy_e2e", shipped))
+    assert re.search(r"lin_s1\s+mse\s+\S+\s+\S+\s+0\s+1e-06\s+yes", out), out  # HELDOUT_TOLERANCE of the script
+    assert re.search(r"lin_s0\s+mse\s+\S+\s+\S+\s+-0\.01\s+1e-06\s+NO", out), out
+    assert "bit-identical weights: 2 of 2" in out and "MISMATCH" in out
+    rows, ok = ck.compare_heldout(ck.manifest("toy_e2e", shipped), ck.manifest("toy_e2e", shipped))
+    assert ok and "NO" not in check.table(rows, man, man)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -321,13 +321,18 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 @contextlib.contextmanager
 def _locked(folder: Path):
-    """An exclusive lock on ``folder/.manifest.lock`` while the manifest is read, merged and written."""
+    """An exclusive lock while a folder's manifest is read, merged and written (two scripts may finish at once).
+
+    The lock file lives in the temporary directory, so that nothing but weights and manifests lands in
+    ``utils/weights``.
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on Linux/macOS
         yield
         return
-    with open(folder / ".manifest.lock", "a") as f:
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"paper-daily-manifest-{key}.lock", "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
