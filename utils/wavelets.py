@@ -18,7 +18,9 @@ import numpy as np
 
 from .checks import as_image, check_positive, check_same_shape, check_tensor
 
-__all__ = ["band_names", "haar_subbands", "subband_energy", "energy_ratio", "haar_dwt", "haar_idwt", "haar_wavedec", "wavelet_l2"]
+__all__ = ["band_names", "haar_subbands", "subband_energy", "energy_ratio", "haar_dwt", "haar_idwt", "haar_wavedec", "wavelet_l2",
+           "band_agreement", "straddling_supports", "wavelet_charbonnier", "wavelet_packet", "make_enhancer",
+           "make_packet_discriminator"]
 
 ORIENTATIONS = ("H", "V", "D")
 
@@ -145,3 +147,155 @@ def wavelet_l2(output, target, levels: int, weights: dict | None = None):
     bands = haar_wavedec(output - target, levels)  # the transform is linear
     total = sum(weights.get(k, 1.0) * (v**2).sum() for k, v in bands.items())
     return total / output.numel()
+
+
+# ---------------------------------------------------------------- restoration measures against the raw image
+def band_agreement(image, reference, levels: int) -> dict:
+    """Per detail level j: how much of ``reference``'s detail ``image`` holds, in phase with it.
+
+    Returns ``{j: {"correlated": c_j, "snr_db": s_j, "energy": e_j}}`` over the H, V, D sub-bands of level
+    ``j`` (colour channels pooled), with ``W`` the Haar detail coefficients:
+
+    * ``correlated``  ``c_j = <W image, W ref> / ||W ref||^2``: the raw detail that is *present and in
+      the right place* (1 = all of it; detail that is merely present, such as noise, adds nothing);
+    * ``snr_db``      ``10 log10(||W ref||^2 / ||W image - W ref||^2)``: band-wise SNR against the reference;
+    * ``energy``      ``||W image||^2 / ||W ref||^2``: the energy ratio, which counts any detail.
+    """
+    a, b = as_image(image, "image"), as_image(reference, "reference")
+    check_same_shape(a, b, ("image", "reference"))
+    wa, wb = haar_subbands(a, levels), haar_subbands(b, levels)
+    out = {}
+    for j in range(1, int(levels) + 1):
+        xa = np.concatenate([wa[f"{o}{j}"].ravel() for o in ORIENTATIONS])
+        xb = np.concatenate([wb[f"{o}{j}"].ravel() for o in ORIENTATIONS])
+        ref = float(xb @ xb)
+        if ref <= 0:
+            raise ValueError(f"band_agreement: the reference has no detail at level {j}")
+        err = float((xa - xb) @ (xa - xb))
+        out[j] = {"correlated": float(xa @ xb) / ref, "snr_db": 10 * np.log10(ref / max(err, 1e-30)),
+                  "energy": float(xa @ xa) / ref}
+    return out
+
+
+def straddling_supports(offset: int, levels: int, size: int = 64, block: int = 8) -> dict:
+    """Per level j, how many Haar detail supports (squares of side 2^j) of a ``size``-pixel crop cross a
+    JPEG block edge, when the crop starts ``offset`` pixels after a block edge (0 = aligned crop).
+
+    A support covers pixels ``[offset + k 2^j, offset + (k + 1) 2^j)`` of the encoder's grid; it straddles an
+    edge when that range contains a multiple of ``block`` other than its first pixel. Returns
+    ``{j: (straddling, total)}`` for one axis.
+    """
+    check_positive(levels, "levels", integer=True)
+    check_positive(size, "size", integer=True)
+    check_positive(block, "block", integer=True)
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+        raise ValueError(f"straddling_supports: offset must be a non-negative integer, got {offset!r}")
+    out = {}
+    for j in range(1, int(levels) + 1):
+        s = 2**j
+        starts = offset + s * np.arange(size // s)
+        crosses = [any((p % block == 0) for p in range(st + 1, st + s)) for st in starts]
+        out[j] = (int(sum(crosses)), len(starts))
+    return out
+
+
+# ---------------------------------------------------------------- MW-GAN miniature: losses, wavelet packets, networks
+def wavelet_charbonnier(output, target, levels: int, eps: float = 1e-3):
+    """Charbonnier loss on the Haar coefficients: mean over all coefficients of ``sqrt(d^2 + eps^2)``.
+
+    The counterpart of :func:`utils.losses.charbonnier` in the wavelet domain (the same number of
+    coefficients as pixels). Unlike the squared error it is *not* invariant under the transform: a
+    robust loss of the coefficients is a different loss from the robust loss of the pixels.
+    """
+    import torch
+
+    check_tensor(output, "output", ndim=4)
+    check_tensor(target, "target", ndim=4)
+    if output.shape != target.shape:
+        raise ValueError(f"wavelet_charbonnier: output and target must have the same shape, got {tuple(output.shape)} and {tuple(target.shape)}")
+    check_positive(eps, "eps")
+    bands = haar_wavedec(output - target, levels)
+    total = sum(torch.sqrt(v * v + eps * eps).sum() for v in bands.values())
+    return total / output.numel()
+
+
+def wavelet_packet(x, level: int):
+    """Full Haar wavelet packet of (N, C, H, W) at ``level`` (every sub-band split again, LL included),
+    stacked on channels: (N, 4**level C, H / 2**level, W / 2**level); level 0 is ``x`` itself.
+
+    The input of the official MW-GAN discriminator's heads (levels 0, 1, 2).
+    """
+    import torch
+
+    check_tensor(x, "wavelet_packet input", ndim=4)
+    check_positive(level, "level", integer=True, allow_zero=True)
+    out = x
+    for _ in range(int(level)):
+        if out.shape[-1] % 2 or out.shape[-2] % 2:
+            raise ValueError(f"wavelet_packet: sides must be multiples of 2**level = {2 ** level}, got {tuple(x.shape[-2:])}")
+        out = torch.cat(haar_dwt(out), 1)
+    return out
+
+
+def _enhancer_module(width: int, depth: int, channels: int):
+    import torch.nn as nn
+
+    layers = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU()]
+    for _ in range(depth - 2):
+        layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Conv2d(width, channels, 3, padding=1))
+
+
+def make_enhancer(width: int = 16, depth: int = 5, channels: int = 3):
+    """The MW-GAN chapter's enhancer: ``depth`` 3x3 convs of ``width`` channels with ReLU, output added to the input."""
+    import torch.nn as nn
+
+    check_positive(width, "width", integer=True)
+    check_positive(depth, "depth", integer=True)
+    if depth < 2:
+        raise ValueError(f"make_enhancer: depth must be >= 2, got {depth}")
+
+    class Enhancer(nn.Module):
+        """Predicts a correction that is added to the compressed image."""
+
+        def __init__(self):
+            super().__init__()
+            self.body = _enhancer_module(width, depth, channels)
+
+        def forward(self, x):
+            return x + self.body(x)
+
+    return Enhancer()
+
+
+def make_packet_discriminator(channels: int = 3, width: int = 16, levels=(0, 1, 2)):
+    """A miniature of MW-GAN's ``Discriminator_ECCV``: one patch head per wavelet-packet level.
+
+    Head ``l`` sees the level-``l`` packet of the image (:func:`wavelet_packet`: 3, 12, 48 channels for
+    RGB at levels 0, 1, 2; the LL band included), through spectrally normalised 3x3 / 4x4-stride-2
+    convolutions with instance norm and LeakyReLU(0.2); it returns one logit map per head. The official
+    heads are deeper and add an ASPP block; the chapter states the difference.
+    """
+    import torch.nn as nn
+    from torch.nn.utils import spectral_norm
+
+    check_positive(channels, "channels", integer=True)
+    check_positive(width, "width", integer=True)
+    levels = tuple(int(check_positive(l, "level", integer=True, allow_zero=True)) for l in levels)
+
+    def head(c_in):
+        return nn.Sequential(
+            spectral_norm(nn.Conv2d(c_in, width, 3, padding=1)), nn.LeakyReLU(0.2),
+            spectral_norm(nn.Conv2d(width, width, 4, 2, 1)), nn.InstanceNorm2d(width, affine=True), nn.LeakyReLU(0.2),
+            spectral_norm(nn.Conv2d(width, 1, 3, padding=1)))
+
+    class PacketDiscriminator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.levels = levels
+            self.heads = nn.ModuleList([head(channels * 4**l) for l in levels])
+
+        def forward(self, x):
+            return [h(wavelet_packet(2 * x - 1, l)) for l, h in zip(self.levels, self.heads)]
+
+    return PacketDiscriminator()
