@@ -7,7 +7,7 @@ Arms (all ~84 k parameters, the same data, steps, batch, optimiser and loss):
 - ``h1``: one stream only (height 1, full resolution, 46 features: the same parameter count);
 - ``plain``: a DnCNN-style plain residual CNN (11 convs of 32 channels, He init, last conv zero).
 
-Data: 24x24 crops of six packaged photos, white Gaussian noise sigma 25/255 drawn afresh at every step;
+Data: 16x16 crops of six packaged photos, white Gaussian noise sigma 25/255 drawn afresh at every step;
 Charbonnier loss (eps 1e-3) as in the official code; Adam, constant learning rate.
 Held-out numbers: mean PSNR on the chapter's three 64x64 test crops (noise seeds 100, 101, 102), and for
 SKFF the mean |attention weight - 1/3| on them.
@@ -37,7 +37,7 @@ SMOKE_STEPS = 5
 SIGMA = 25 / 255
 TRAIN_NAMES = ["astronaut", "rocket", "china", "flower", "grace_hopper", "hubble"]
 TEST_NAMES = ["chelsea", "coffee", "ihc"]
-STEPS, BATCH, LR, CROP = 900, 8, 2e-3, 24
+STEPS, BATCH, LR, CROP = 600, 8, 2e-3, 16
 ARMS = ("skff", "sum", "concat", "h1", "plain")
 SEEDS = (0, 1, 2)
 CHECKPOINTS = {f"{arm}_s{s}": dict(arm=arm, seed=s, steps=STEPS, batch=BATCH, lr=LR, crop=CROP, sigma=SIGMA)
