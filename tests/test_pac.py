@@ -122,3 +122,41 @@ def test_bad_inputs():
         position_colour_features(x, 0.0, 1.0)
     with pytest.raises(TypeError):
         PacConv2d(3.5, 4)
+
+
+def _jbu_direct(low, guide, s, k, ss, sc):
+    """Joint bilateral upsampling by loops: sample (u, v) at block centre (s u + (s-1)/2, s v + (s-1)/2), block-mean colour."""
+    _, h, w = low.shape
+    gl = guide.reshape(guide.shape[0], h, s, w, s).mean((2, 4))
+    out = np.zeros((low.shape[0], h * s, w * s))
+    for y in range(h * s):
+        for x in range(w * s):
+            num, den = 0.0, 0.0
+            for u in range(h):
+                for v in range(w):
+                    cy, cx = s * u + (s - 1) / 2, s * v + (s - 1) / 2
+                    if abs(cy - y) > k / 2 or abs(cx - x) > k / 2:
+                        continue
+                    wt = math.exp(-((cy - y) ** 2 + (cx - x) ** 2) / (2 * ss**2) - ((gl[:, u, v] - guide[:, y, x]) ** 2).sum() / (2 * sc**2))
+                    num, den = num + wt * low[:, u, v], den + wt
+            out[:, y, x] = num / den
+    return out
+
+
+@pytest.mark.parametrize("s,k", [(4, 9), (8, 17), (2, 3)])
+def test_joint_bilateral_upsample_matches_loops_at_block_centres(s, k):
+    rng = np.random.default_rng(s)
+    low = rng.uniform(0, 1, (2, 3, 3))
+    guide = rng.uniform(0, 1, (3, 3 * s, 3 * s))
+    out = joint_bilateral_upsample(torch.tensor(low[None]), torch.tensor(guide[None]), sigma_spatial=s / 2, sigma_colour=0.3, kernel_size=k)
+    assert np.abs(out[0].numpy() - _jbu_direct(low, guide, s, k, s / 2, 0.3)).max() < 1e-10
+
+
+def test_joint_bilateral_upsample_has_no_half_pixel_shift():
+    torch.manual_seed(0)
+    low, guide = torch.rand(1, 1, 4, 4, dtype=torch.float64), torch.rand(1, 3, 32, 32, dtype=torch.float64)
+    up = lambda a, g: joint_bilateral_upsample(a, g, sigma_spatial=4.0, sigma_colour=0.2, kernel_size=17)  # noqa: E731
+    for dims in ((-1,), (-2,), (-2, -1)):  # flipping the inputs flips the output: samples sit at block centres
+        assert float((up(low.flip(dims), guide.flip(dims)) - up(low, guide).flip(dims)).abs().max()) < 1e-12
+    const = joint_bilateral_upsample(torch.full((1, 2, 4, 4), 0.3), torch.rand(1, 3, 32, 32), sigma_spatial=4.0, sigma_colour=0.5)
+    assert float((const - 0.3).abs().max()) < 1e-6

@@ -143,20 +143,25 @@ def position_colour_features(image: torch.Tensor, sigma_spatial: float, sigma_co
 
 
 def joint_bilateral_upsample(low: torch.Tensor, guide: torch.Tensor, *, sigma_spatial: float, sigma_colour: float, kernel_size: int | None = None) -> torch.Tensor:
-    """Joint bilateral upsampling (Kopf et al. 2007) as a normalised PAC with ``W = 1`` (Su et al. 2019, Sec. 3).
+    """Joint bilateral upsampling (Kopf et al. 2007) as a normalised, transposed PAC with ``W = 1`` (Su et al. 2019, Sec. 3).
 
     ``low`` (N, C, h, w) is upsampled by the integer factor ``s = H / h`` to the guide's size
-    (N, G, H, W): each low-resolution sample is placed at the centre of its ``s x s`` cell, and every
-    output pixel is the average of the samples in its window, weighted by the Gaussian kernel on
-    (position / sigma_spatial, guide / sigma_colour) -- a transposed, normalised PAC. ``kernel_size``
-    (odd) defaults to ``2 * ceil(2 sigma_spatial) + 1`` and must reach at least one sample.
-    With ``s = 1`` this is the bilateral filter of ``low`` guided by ``guide``. Used in chapters/pac.md.
+    (N, G, H, W). Low-resolution sample ``(u, v)`` is the mean of the ``s x s`` block it summarises, so it
+    sits at the block's centre, ``(s u + (s - 1) / 2, s v + (s - 1) / 2)`` in output pixels (3.5 for
+    ``s = 8``: between pixels, not on pixel ``s // 2``), and its guide colour is the block's mean colour.
+    Every output pixel ``p`` is the average of the samples ``q`` whose centres lie in the
+    ``kernel_size x kernel_size`` window around it (``|p - q| <= kernel_size / 2`` on each axis), weighted by
+    ``exp(-|p - q|^2 / (2 sigma_spatial^2) - |guide(p) - guide(q)|^2 / (2 sigma_colour^2))``; samples
+    outside the image get weight 0. ``kernel_size`` (odd, pixels) defaults to ``2 * ceil(2 sigma_spatial) + 1``
+    and must be at least ``s`` so that every window holds a sample. With ``s = 1`` this is the bilateral
+    filter of ``low`` guided by ``guide``. Used in chapters/pac.md.
     """
     check_tensor(low, "low", ndim=4)
     check_tensor(guide, "guide", ndim=4)
     if guide.shape[0] != low.shape[0]:
         raise ValueError(f"joint_bilateral_upsample: low and guide need the same batch size, got {low.shape[0]} and {guide.shape[0]}")
     check_positive(sigma_spatial, "sigma_spatial")
+    check_positive(sigma_colour, "sigma_colour")
     (h, w), (hh, ww) = low.shape[-2:], guide.shape[-2:]
     if hh % h or ww % w or hh // h != ww // w:
         raise ValueError(f"joint_bilateral_upsample: the guide's size {hh}x{ww} must be the same integer multiple of low's {h}x{w}")
@@ -165,11 +170,23 @@ def joint_bilateral_upsample(low: torch.Tensor, guide: torch.Tensor, *, sigma_sp
     k = _pair_int(k, "kernel_size")
     if k % 2 == 0 or k < s:
         raise ValueError(f"joint_bilateral_upsample: kernel_size must be odd and at least the factor {s}, got {k}")
-    c = low.shape[1]
-    sparse = low.new_zeros(low.shape[0], c + 1, hh, ww)
-    sparse[:, :c, s // 2 :: s, s // 2 :: s] = low
-    sparse[:, c, s // 2 :: s, s // 2 :: s] = 1.0  # where the samples are
-    ones = torch.eye(c + 1, dtype=low.dtype, device=low.device)[:, :, None, None].expand(c + 1, c + 1, k, k)
-    kern = gaussian_adaptive_kernel(position_colour_features(guide, sigma_spatial, sigma_colour), k, padding=k // 2)
-    acc = pac_conv2d(sparse, ones, None, kern, padding=k // 2)
-    return acc[:, :c] / acc[:, c : c + 1].clamp_min(1e-12)
+    n, c = low.shape[:2]
+    half = k / 2
+    r = math.ceil((half + (s - 1) / 2) / s)  # low-resolution neighbours that can fall in a window
+    taps = 2 * r + 1
+    # offsets (in output pixels) from pixel p = s*cy + oy to the centre of sample cy + dy, per axis: (taps, s)
+    d = torch.arange(-r, r + 1, dtype=low.dtype, device=low.device)[:, None] * s + (s - 1) / 2 - torch.arange(s, dtype=low.dtype, device=low.device)[None, :]
+    d_in = (d.abs() <= half).to(low.dtype)
+    g1 = torch.exp(-0.5 * (d / sigma_spatial) ** 2) * d_in                      # (taps, s)
+    spatial = (g1[:, None, :, None] * g1[None, :, None, :]).reshape(taps * taps, s, s)
+    spatial = spatial.repeat(1, h, w)                                           # (taps^2, H, W)
+
+    def tiles(t):  # (N, C, h, w) -> every pixel's taps^2 low-resolution neighbours: (N, C, taps^2, H, W)
+        cols = F.unfold(t, taps, padding=r).view(t.shape[0], t.shape[1], taps * taps, h, w)
+        return cols.repeat_interleave(s, -2).repeat_interleave(s, -1)
+
+    inside = tiles(torch.ones(1, 1, h, w, dtype=low.dtype, device=low.device))[:, 0]
+    g_low = tiles(F.avg_pool2d(guide, s))                                       # block-mean guide colour per sample
+    rng = torch.exp(-0.5 * ((g_low - guide[:, :, None]) ** 2).sum(1) / sigma_colour**2)   # (N, taps^2, H, W)
+    weight = rng * spatial * inside
+    return (tiles(low) * weight[:, None]).sum(2) / weight.sum(1, keepdim=True).clamp_min(1e-12)
