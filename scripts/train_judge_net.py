@@ -19,7 +19,9 @@ Deterministic for a given seed (``utils.repro.seed_everything``, deterministic a
 generator for the crops, 1 thread); a step budget, never a time budget. Writes float16 weights
 (``--out``, default ``utils/weights/judge_net.pt``) and a manifest json with the same stem that
 records architecture, seed, split, steps, results, timings, the torch version and the sha256 of
-the weights file, which ``utils.judge.load_judge_net`` checks.
+the weights file, which ``utils.judge.load_judge_net`` checks (``torch.save`` stores the file's stem
+inside the archive, so the bytes, and their sha256, depend on the file name; ``--out`` to another name
+gives the same weights but another file hash).
 
     python scripts/train_judge_net.py [--seed 7] [--steps 2000] [--out utils/weights/judge_net.pt]
 """
