@@ -63,3 +63,19 @@ def test_bad_inputs():
         synth.paint_instances(np.zeros((1, 4, 4), int), np.zeros((1, 4, 5), int))
     with pytest.raises(ValueError, match="brightness"):
         synth.paint_instances(np.zeros((1, 4, 4), int), np.zeros((1, 4, 4), int), brightness=(0, 1))
+
+
+def test_two_region_maps_distinct_classes_and_sizes():
+    maps = synth.two_region_maps(20, 16, 5, 6, seed=3)
+    assert maps.shape == (20, 16, 16) and maps.dtype == np.int64
+    for m in maps:
+        vals, cnt = np.unique(m, return_counts=True)
+        assert len(vals) == 2 and sorted(cnt)[0] == 36
+    assert np.array_equal(maps, synth.two_region_maps(20, 16, 5, 6, seed=3))
+
+
+@pytest.mark.parametrize("kw", [dict(n_classes=1), dict(side=16), dict(side=0), dict(n=0)])
+def test_two_region_maps_rejects_bad_input(kw):
+    args = dict(n=2, size=16, n_classes=3, side=4) | kw
+    with pytest.raises(ValueError):
+        synth.two_region_maps(args.pop("n"), args.pop("size"), args.pop("n_classes"), args.pop("side"))

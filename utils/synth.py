@@ -9,7 +9,7 @@ import numpy as np
 
 from .checks import check_positive
 
-__all__ = ["voronoi_label_maps", "uniform_label_maps", "paint_classes", "one_hot", "CLASS_COLOURS",
+__all__ = ["voronoi_label_maps", "uniform_label_maps", "two_region_maps", "paint_classes", "one_hot", "CLASS_COLOURS",
            "instance_boundaries", "touching_object_scenes", "paint_instances"]
 
 #: mean colour of each class's texture (RGB in [0, 1]); up to 8 classes
@@ -62,6 +62,32 @@ def uniform_label_maps(n_classes: int, size: int) -> np.ndarray:
     check_positive(n_classes, "n_classes", integer=True)
     check_positive(size, "size", integer=True)
     return np.broadcast_to(np.arange(n_classes)[:, None, None], (n_classes, size, size)).copy()
+
+
+def two_region_maps(n: int, size: int, n_classes: int, side: int, *, seed: int = 0) -> np.ndarray:
+    """``n`` maps of a ``side`` x ``side`` square of one class on a background of another, distinct class.
+
+    The square's position is uniform over the map and the ordered class pair (background, square) is uniform
+    over the pairs of distinct classes. Returns int64 (n, size, size). Used by chapters/spade.md to sweep the
+    size of a uniform region.
+    """
+    check_positive(n, "n", integer=True)
+    check_positive(size, "size", integer=True)
+    check_positive(side, "side", integer=True)
+    check_positive(n_classes, "n_classes", integer=True)
+    if n_classes < 2:
+        raise ValueError(f"two_region_maps: need at least 2 classes for two distinct regions, got {n_classes}")
+    if side >= size:
+        raise ValueError(f"two_region_maps: side must be smaller than size ({size}) so that both regions exist, got {side}")
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, size, size), np.int64)
+    for i in range(n):
+        a = int(rng.integers(n_classes))
+        b = int((a + rng.integers(1, n_classes)) % n_classes)
+        y, x = rng.integers(0, size - side + 1, 2)
+        out[i] = a
+        out[i, y : y + side, x : x + side] = b
+    return out
 
 
 def _texture(c: int, shape, rng) -> np.ndarray:
