@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from utils.flow import ActNorm, CondAffineCoupling, InvConv1x1, TinySRFlow, bits_per_dim, squeeze, unsqueeze
+from utils.flow import (ActNorm, CondAffineCoupling, FrozenConditioner, InvConv1x1, LRRegressor, Split, TinySRFlow, bits_per_dim,
+                        squeeze, unsqueeze)
 
 
 def _flow(dtype=torch.float32, seed=0, lr_size=2):
@@ -156,3 +157,68 @@ def test_external_encoder():
         TinySRFlow(scale=2, levels=1, cond_channels=5, encoder=torch.nn.Conv2d(3, 4, 1))(hr, lr)
     with pytest.raises(TypeError, match="nn.Module"):
         TinySRFlow(encoder=lambda x: x)
+
+
+def test_regressor_and_conditioner():
+    torch.manual_seed(0)
+    reg = LRRegressor(scale=4, width=8, blocks=2)
+    lr = torch.rand(2, 3, 6, 6)
+    feats, sr = reg.run(lr)
+    assert feats.shape == (2, 8, 6, 6) and sr.shape == (2, 3, 24, 24)
+    with torch.no_grad():  # with a zero output conv the network is plain bicubic upscaling
+        reg.out.weight.zero_(), reg.out.bias.zero_()
+        bic = torch.nn.functional.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False)
+        assert torch.allclose(reg(lr), bic)
+    cond = FrozenConditioner(reg)
+    assert cond.channels == 8 and cond(lr).shape == (2, 8, 6, 6)
+    assert not any(p.requires_grad for p in reg.parameters())
+    assert FrozenConditioner(reg, with_prediction=True)(lr).shape == (2, 8 + 48, 6, 6)
+    with pytest.raises(TypeError, match="LRRegressor"):
+        FrozenConditioner(torch.nn.Conv2d(3, 8, 1))
+    with pytest.raises(ValueError, match="width"):
+        LRRegressor(width=0)
+    with pytest.raises(ValueError, match="3 channels"):
+        reg(torch.rand(1, 1, 6, 6))
+
+
+def test_unconditioned_split_prior():
+    s = Split(8, 5, conditional=False)
+    assert s.prior.in_channels == 4
+    assert Split(8, 5).prior.in_channels == 9
+    z, u = torch.randn(2, 8, 3, 3), torch.randn(2, 5, 3, 3)
+    keep, out, lp = s(z, u)
+    assert torch.equal(s.reverse(keep, u, out), z) and lp.shape == (2,)
+
+
+def test_base_shift_inverts_and_logdet_is_exact():
+    torch.manual_seed(0)
+    reg = LRRegressor(scale=4, width=6, blocks=1).double()
+    with torch.no_grad():
+        for p in reg.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    cond = FrozenConditioner(reg)
+    m = TinySRFlow(scale=4, levels=2, steps=1, hidden=8, cond_channels=cond.channels, encoder=cond,
+                   split_conditional=False, base=reg).double()
+    hr, lr = torch.rand(2, 3, 8, 8, dtype=torch.float64), torch.rand(2, 3, 2, 2, dtype=torch.float64)
+    _assert_inverts(m, hr, lr)
+    with torch.no_grad():  # tau = 0 with all latents at their means: the base's prediction plus the flow's mean residual
+        zs, logdet, _ = m(hr, lr)
+        zeros = [torch.zeros_like(z) for z in zs]
+        plain = TinySRFlow(scale=4, levels=2, steps=1, hidden=8, cond_channels=cond.channels, encoder=cond, split_conditional=False).double()
+        plain.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("base.")})
+        assert torch.allclose(m.reverse(lr, zeros), plain.reverse(lr, zeros) + reg(lr))
+        _, ld_plain, _ = plain(hr - reg(lr), lr)
+        assert torch.allclose(logdet, ld_plain)  # the shift adds nothing to the log-det
+    x, u = hr[:1], lr[:1]
+    jac = torch.autograd.functional.jacobian(lambda v: torch.cat([z.flatten() for z in m(v.view_as(x), u)[0]]), x.flatten())
+    with torch.no_grad():
+        ld = m(x, u)[1]
+    assert abs(ld.item() - torch.linalg.slogdet(jac)[1].item()) < 1e-8 * max(1.0, abs(ld.item()))
+
+
+def test_bad_base():
+    with pytest.raises(TypeError, match="base"):
+        TinySRFlow(base=lambda x: x)
+    m = TinySRFlow(scale=2, levels=1, steps=1, hidden=8, cond_channels=4, enc_hidden=8, base=torch.nn.Conv2d(3, 3, 1))
+    with pytest.raises(ValueError, match="base: expected an output of shape"):
+        m(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 4, 4))

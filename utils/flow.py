@@ -43,6 +43,8 @@ __all__ = [
     "FlowStep",
     "Split",
     "TinySRFlow",
+    "LRRegressor",
+    "FrozenConditioner",
     "gaussian_log_prob",
     "bits_per_dim",
 ]
@@ -232,19 +234,24 @@ class FlowStep(nn.Module):
 class Split(nn.Module):
     """Split with a learned conditional prior: keep the first half, score the rest under N(mean, exp(logs)^2).
 
-    ``(mean, logs) = conv3x3([z_keep, u])``, zero-initialised (a standard normal at the start).
+    ``(mean, logs) = conv3x3([z_keep, u])``, zero-initialised (a standard normal at the start). With
+    ``conditional=False`` the prior sees ``z_keep`` only, ``conv3x3(z_keep)``, as in the official SRFlow
+    configurations (their ``split.conditional`` is off).
     Forward returns ``(z_keep, z_out, log p(z_out | z_keep, u))``; reverse draws or takes ``z_out``.
     """
 
-    def __init__(self, channels: int, cond_channels: int):
+    def __init__(self, channels: int, cond_channels: int, conditional: bool = True):
         super().__init__()
         self.keep = channels // 2
-        self.prior = nn.Conv2d(self.keep + cond_channels, 2 * (channels - self.keep), 3, padding=1)
+        self.conditional = bool(conditional)
+        c_in = self.keep + (cond_channels if self.conditional else 0)
+        self.prior = nn.Conv2d(c_in, 2 * (channels - self.keep), 3, padding=1)
         nn.init.zeros_(self.prior.weight)
         nn.init.zeros_(self.prior.bias)
 
     def _prior(self, z_keep, u):
-        return self.prior(torch.cat([z_keep, u], dim=1)).chunk(2, dim=1)
+        h = torch.cat([z_keep, u], dim=1) if self.conditional else z_keep
+        return self.prior(h).chunk(2, dim=1)
 
     def forward(self, z, u):
         z_keep, z_out = z[:, : self.keep], z[:, self.keep :]
@@ -282,7 +289,11 @@ class TinySRFlow(nn.Module):
     ``(zs, logdet)``; ``log_prob(y, x)``; ``reverse(x, zs=None, tau=..., generator=...)``;
     ``sample``; ``nll_bits`` (bits per dimension with dequantisation). ``encoder``: an optional external
     LR network returning ``cond_channels`` feature maps (by default a small trainable one whose features
-    are passed on with the LR pixels). Taught in chapters/srflow.md.
+    are passed on with the LR pixels). ``split_conditional``: whether the split priors see ``u`` (True,
+    the default) or only the kept half (False, as the official configurations). ``base``: an optional
+    frozen network ``x -> y_hat`` (N, 3, sH, sW); the flow then starts with the fixed conditional shift
+    ``h = y - y_hat(x)`` (log-det 0, undone by adding ``y_hat(x)`` back in ``reverse``), so it models the
+    HR image relative to a PSNR-trained prediction. Taught in chapters/srflow.md.
     """
 
     def __init__(
@@ -294,6 +305,8 @@ class TinySRFlow(nn.Module):
         cond_channels: int = 16,
         enc_hidden: int = 32,
         encoder: nn.Module | None = None,
+        split_conditional: bool = True,
+        base: nn.Module | None = None,
     ):
         super().__init__()
         for v, n in ((scale, "scale"), (levels, "levels"), (steps, "steps"), (hidden, "hidden"), (cond_channels, "cond_channels"), (enc_hidden, "enc_hidden")):
@@ -309,6 +322,9 @@ class TinySRFlow(nn.Module):
                 raise TypeError(f"encoder: expected a torch.nn.Module, got {type(encoder).__name__}")
             self.encoder = encoder
         self.cond_channels = cond_channels
+        if base is not None and not isinstance(base, nn.Module):
+            raise TypeError(f"base: expected a torch.nn.Module (a frozen LR -> HR network) or None, got {type(base).__name__}")
+        self.base = base
         self.blocks, self.splits = nn.ModuleList(), nn.ModuleList()
         c, seed = 3, 0
         for level in range(levels):
@@ -322,7 +338,7 @@ class TinySRFlow(nn.Module):
                 seed += 1
             self.blocks.append(nn.ModuleList(layers))
             if level < levels - 1:
-                self.splits.append(Split(c, cond_channels))
+                self.splits.append(Split(c, cond_channels, conditional=split_conditional))
                 c = c // 2  # the kept half goes on to the next level
         self.top_channels = c
 
@@ -355,7 +371,7 @@ class TinySRFlow(nn.Module):
         """
         self._check(y, x)
         conds = self._conds(x)
-        h = y
+        h = y if self.base is None else y - self._base(x, y.shape)
         logdet = torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
         prior = torch.zeros_like(logdet)
         zs = []
@@ -414,13 +430,78 @@ class TinySRFlow(nn.Module):
             for step in reversed(self.blocks[level]):
                 h = step.reverse(h, conds[level])
             h = unsqueeze(h)
-        return h
+        return h if self.base is None else h + self._base(x, h.shape)
+
+    def _base(self, x, shape):
+        b = self.base(x)
+        if tuple(b.shape) != tuple(shape):
+            raise ValueError(f"base: expected an output of shape {tuple(shape)} (the HR image), got {tuple(b.shape)}")
+        return b
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, tau: float = 0.8, *, n: int = 1, generator=None) -> torch.Tensor:
         """``n`` samples per LR image at temperature ``tau``: (n, N, 3, sH, sW), not clipped."""
         check_positive(n, "n", integer=True)
         return torch.stack([self.reverse(x, tau=tau, generator=generator) for _ in range(n)])
+
+
+class LRRegressor(nn.Module):
+    """A small PSNR-oriented SR network: the flow's LR encoder and the deterministic baseline.
+
+    conv3x3 head (``width`` channels), ``blocks`` residual blocks (conv3x3, ReLU, conv3x3) with a skip
+    over the body, then one sub-pixel convolution to RGB (conv3x3 to ``3 scale**2`` channels and
+    PixelShuffle, as ESPCN), plus the bicubic upscaling of the input (the network learns the residual
+    over bicubic); every convolution works on the LR grid. ``run(x)`` returns
+    ``(features at the LR grid, prediction)``; ``forward(x)`` the prediction (N, 3, sH, sW).
+    SRFlow starts from a PSNR-trained RRDB network in this role.
+    """
+
+    def __init__(self, scale: int = 4, width: int = 32, blocks: int = 4):
+        super().__init__()
+        for v, n in ((scale, "scale"), (width, "width"), (blocks, "blocks")):
+            check_positive(v, n, integer=True)
+        self.scale, self.width = scale, width
+        self.head = nn.Conv2d(3, width, 3, padding=1)
+        self.body = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1)) for _ in range(blocks)
+        )
+        self.out = nn.Conv2d(width, 3 * scale * scale, 3, padding=1)
+
+    def run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_tensor(x, "lr", ndim=4, channels=3)
+        h = self.head(x)
+        f = h
+        for block in self.body:
+            f = f + block(f)
+        feats = h + f
+        skip = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return feats, skip + F.pixel_shuffle(self.out(feats), self.scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x)[1]
+
+
+class FrozenConditioner(nn.Module):
+    """The flow's conditioning ``u``: the LR-grid features of a frozen :class:`LRRegressor`.
+
+    Output (N, width, H, W) for an LR input (N, 3, H, W); with ``with_prediction`` the regressor's
+    prediction squeezed to the LR grid is appended (N, width + 3 scale**2, H, W). The regressor's
+    parameters are set to ``requires_grad=False`` (SRFlow keeps its RRDB encoder fixed at the start).
+    """
+
+    def __init__(self, regressor: LRRegressor, with_prediction: bool = False):
+        super().__init__()
+        if not isinstance(regressor, LRRegressor):
+            raise TypeError(f"regressor: expected an LRRegressor, got {type(regressor).__name__}")
+        self.reg = regressor
+        for p in self.reg.parameters():
+            p.requires_grad_(False)
+        self.with_prediction = bool(with_prediction)
+        self.channels = regressor.width + (3 * regressor.scale**2 if self.with_prediction else 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats, sr = self.reg.run(x)
+        return torch.cat([feats, F.pixel_unshuffle(sr, self.reg.scale)], dim=1) if self.with_prediction else feats
 
 
 def bits_per_dim(log_prob: torch.Tensor, dims: int, n_bins: int = 256) -> torch.Tensor:
