@@ -41,13 +41,14 @@ def d_loss(real: torch.Tensor, fake: torch.Tensor, kind: str = "standard") -> to
     return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
 
 
-def g_loss(fake: torch.Tensor, real: torch.Tensor | None = None, kind: str = "standard") -> torch.Tensor:
+def g_loss(fake: torch.Tensor, real: torch.Tensor | None = None, kind: str = "standard", *, halved: bool = True) -> torch.Tensor:
     """Generator loss. ``real`` (discriminator outputs on real samples) is needed only for ``relativistic``.
 
     - ``standard``: non-saturating -log D(G(z)) (SRGAN's l_adv).
     - ``relativistic``: -E log(1 - D_Ra(real, fake)) - E log D_Ra(fake, real) (ESRGAN eq. 3).
     - ``hinge``: -E C(G(z)).
-    - ``lsgan``: E (C(G(z)) - 1)^2, halved.
+    - ``lsgan``: E (C(G(z)) - 1)^2, halved unless ``halved=False`` (pix2pixHD's official generator loss is
+      not halved: ``MSELoss(pred_fake, 1)`` per discriminator).
     """
     _check(kind, fake)
     if kind == "standard":
@@ -61,4 +62,6 @@ def g_loss(fake: torch.Tensor, real: torch.Tensor | None = None, kind: str = "st
         )
     if kind == "hinge":
         return -fake.mean()
-    return 0.5 * ((fake - 1) ** 2).mean()
+    if not isinstance(halved, bool):
+        raise TypeError(f"g_loss: halved must be True or False, got {halved!r}")
+    return (0.5 if halved else 1.0) * ((fake - 1) ** 2).mean()
