@@ -101,3 +101,25 @@ def test_multiscale_coarse_receptive_field_by_gradient():
         rows = (x.grad[0, 0].abs() > 0).any(1).nonzero()
         spans.append(int(rows.max() - rows.min() + 1))
     assert spans == [receptive_field(patchgan_layers(1)), receptive_field([(3, 2)] + patchgan_layers(1))] == [16, 33]
+
+
+def test_feature_matching_official_weighting_is_four_times_the_mean():
+    torch.manual_seed(0)
+    d = MultiScaleDiscriminator(3, width=4, n_layers=1, num_d=2)
+    a, b = d(torch.rand(2, 3, 16, 16)), d(torch.rand(2, 3, 16, 16))
+    # by hand: (1/num_D) * sum_D sum_layers 4/(n_layers+1) * L1
+    by_hand = sum(sum(4 / (1 + 1) * (fa - fb).abs().mean() for fa, fb in zip(x[1], y[1])) for x, y in zip(a, b)) / 2
+    assert feature_matching_loss(a, b, weighting="official").item() == pytest.approx(by_hand.item(), rel=1e-6)
+    assert feature_matching_loss(a, b, weighting="official").item() == pytest.approx(4 * feature_matching_loss(a, b).item(), rel=1e-6)
+    with pytest.raises(ValueError):
+        feature_matching_loss(a, b, weighting="sum")
+
+
+def test_lsgan_generator_loss_unhalved_option():
+    from utils.gan import g_loss
+
+    f = torch.tensor([0.0, 2.0, 3.0])
+    assert g_loss(f, kind="lsgan", halved=False).item() == pytest.approx(((f - 1) ** 2).mean().item())
+    assert g_loss(f, kind="lsgan").item() == pytest.approx(0.5 * ((f - 1) ** 2).mean().item())
+    with pytest.raises(TypeError):
+        g_loss(f, kind="lsgan", halved=1)

@@ -138,7 +138,7 @@ class MultiScaleDiscriminator(nn.Module):
         return out
 
 
-def feature_matching_loss(fake_outputs, real_outputs) -> torch.Tensor:
+def feature_matching_loss(fake_outputs, real_outputs, *, weighting: str = "mean") -> torch.Tensor:
     """pix2pixHD's feature-matching loss (Wang et al. 2018, eq. 4). Taught in chapters/pix2pixhd.md.
 
     ``fake_outputs`` and ``real_outputs`` are what :class:`MultiScaleDiscriminator` (a list of
@@ -146,7 +146,14 @@ def feature_matching_loss(fake_outputs, real_outputs) -> torch.Tensor:
     return for generated and real images. The loss is the L1 distance between matching intermediate
     features, averaged over the layers of each discriminator and summed over discriminators, divided by the
     number of discriminators (the official code's ``1 / num_D`` weighting). Real features are detached.
+
+    ``weighting="official"`` matches pix2pixHD's ``pix2pixHD_model.py`` exactly: each layer's L1 is multiplied
+    by ``4 / (n_layers_D + 1)`` and by ``1 / num_D`` and the layers are summed. A PatchGAN with ``n_layers``
+    stride-2 layers has ``n_layers + 1`` hidden layers, so this is 4 times the ``"mean"`` weighting. The caller
+    multiplies by ``lambda_feat`` (10 in the official code).
     """
+    if weighting not in ("mean", "official"):
+        raise ValueError(f"feature_matching_loss: weighting must be 'mean' or 'official', got {weighting!r}")
     if isinstance(fake_outputs, tuple) and len(fake_outputs) == 2 and isinstance(fake_outputs[0], torch.Tensor):
         fake_outputs, real_outputs = [fake_outputs], [real_outputs]
     if not isinstance(fake_outputs, (list, tuple)) or not isinstance(real_outputs, (list, tuple)):
@@ -164,5 +171,5 @@ def feature_matching_loss(fake_outputs, real_outputs) -> torch.Tensor:
             if a.shape != b.shape:
                 raise ValueError(f"feature_matching_loss: feature shapes differ: {tuple(a.shape)} and {tuple(b.shape)}")
             per_d = per_d + F.l1_loss(a, b.detach())
-        total = total + per_d / len(ff)
+        total = total + per_d * ((4.0 / len(ff)) if weighting == "official" else (1.0 / len(ff)))
     return total / len(fake_outputs)
