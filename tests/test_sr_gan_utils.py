@@ -48,8 +48,9 @@ def test_sr_patch_pairs():
 def _ra_reference(real, fake):
     d_ra_real = torch.sigmoid(real - fake.mean())
     d_ra_fake = torch.sigmoid(fake - real.mean())
-    ld = -torch.log(d_ra_real).mean() - torch.log(1 - d_ra_fake).mean()
-    lg = -torch.log(1 - d_ra_real).mean() - torch.log(d_ra_fake).mean()
+    # averaged over the real and the fake term, as BasicSR's esrgan_model.py does
+    ld = (-torch.log(d_ra_real).mean() - torch.log(1 - d_ra_fake).mean()) / 2
+    lg = (-torch.log(1 - d_ra_real).mean() - torch.log(d_ra_fake).mean()) / 2
     return ld, lg
 
 
@@ -73,3 +74,31 @@ def test_gan_loss_errors():
         gan.g_loss(torch.zeros(2), kind="relativistic")
     with pytest.raises(TypeError):
         gan.d_loss([0.0], torch.zeros(2))
+
+
+def test_sr_split_pairs_keeps_train_and_test_apart():
+    from utils.sr import sr_split_pairs
+
+    lr, hr = sr_split_pairs(6, 16, 4, split="train", names=["astronaut", "coffee"], seed=0)
+    assert lr.shape == (6, 3, 4, 4) and hr.shape == (6, 3, 16, 16)
+    lr_t, hr_t = sr_split_pairs(4, 16, 4, split="test", names=["astronaut", "coffee"], seed=0)
+    assert hr_t.shape == (4, 3, 16, 16) and float(hr_t.min()) >= 0 and float(hr_t.max()) <= 1
+    assert torch.equal(sr_split_pairs(4, 16, 4, split="test", names=["astronaut", "coffee"], seed=0)[1], hr_t)
+    # the test part is the right 25 % of the columns: every test crop is found there, none in the train part
+    from utils.data import load_image
+
+    img = torch.from_numpy(load_image("astronaut", gray=False)).permute(2, 0, 1).float()
+    cut = img.shape[2] - 128
+    crop = hr_t[0]
+    starts = torch.nonzero((img == crop[:, :1, :1]).all(0)).tolist()
+    found = [(y, x) for y, x in starts if y + 16 <= img.shape[1] and x + 16 <= img.shape[2]
+             and torch.equal(img[:, y:y + 16, x:x + 16], crop)]
+    assert found and all(x >= cut for _, x in found)
+    with pytest.raises(ValueError, match="split"):
+        sr_split_pairs(2, 16, 4, split="val")
+    with pytest.raises(ValueError, match="test_fraction"):
+        sr_split_pairs(2, 16, 4, split="test", test_fraction=1.0)
+    with pytest.raises(ValueError, match="smaller than the crop"):
+        sr_split_pairs(2, 256, 4, split="test", names=["astronaut"])
+    with pytest.raises(ValueError, match="multiple"):
+        sr_split_pairs(2, 18, 4, split="train")

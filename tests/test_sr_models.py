@@ -81,6 +81,22 @@ def test_small_init_starts_close_to_identity():
         scaled_kaiming_init(RRDB(8, 4), 0.0)
 
 
+def test_rrdbnet_small_init_only_inside_dense_blocks():
+    # BasicSR's rrdbnet_arch.py: default_init_weights([conv1..conv5], 0.1) in each dense block, default init elsewhere
+    torch.manual_seed(0)
+    with torch.no_grad():
+        net = RRDBNet(channels=16, growth=8, n_blocks=1, scale=4)
+        ref = nn.Conv2d(16, 16, 3, padding=1)  # PyTorch's default initialisation of the trunk convolution
+        assert abs(float(net.trunk_conv.weight.std()) / float(ref.weight.std()) - 1) < 0.2
+        for rdb in net.trunk[0].rdbs:
+            for conv in rdb.convs:
+                fan_in = conv.in_channels * 9
+                assert abs(float(conv.weight.std()) / (0.1 * (2 / fan_in) ** 0.5) - 1) < 0.25
+                assert float(conv.bias.abs().max()) == 0.0
+        plain = ResidualDenseBlock(8, 4, init_scale=None)
+        assert float(plain.convs[0].bias.abs().max()) > 0  # PyTorch's default init keeps random biases
+
+
 def test_rrdbnet_has_no_batchnorm():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in RRDBNet(8, 4, 1).modules())
 

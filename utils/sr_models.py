@@ -9,7 +9,7 @@
   then two dense layers. Returns logits (the sigmoid lives in the losses of :mod:`utils.gan`).
 - :class:`ResidualDenseBlock`, :class:`RRDB`, :class:`RRDBNet`: ESRGAN's generator (Wang et al. 2018,
   Fig. 4): dense blocks of five convolutions with LeakyReLU(0.2), residual scaling 0.2 inside and
-  around each RRDB, no BatchNorm, Kaiming initialisation scaled by 0.1, nearest-neighbour upsampling
+  around each RRDB, no BatchNorm, Kaiming initialisation scaled by 0.1 of the dense blocks' convolutions, nearest-neighbour upsampling
   followed by convolutions.
 - :func:`interpolate_state_dicts`: ESRGAN's network interpolation (Sec. 3.4).
 
@@ -165,16 +165,20 @@ class ResidualDenseBlock(nn.Module):
 
     conv1-4 produce ``growth`` channels each and are followed by LeakyReLU(0.2); conv5 maps the
     concatenation back to ``channels``; the output is ``x + beta * conv5(...)`` (residual scaling,
-    ``beta`` = 0.2). No BatchNorm.
+    ``beta`` = 0.2). No BatchNorm. The five convolutions are initialised by :func:`scaled_kaiming_init`
+    with ``init_scale`` (0.1, ESRGAN's "smaller initialisation", as BasicSR does for exactly these five
+    convolutions); ``init_scale=None`` keeps PyTorch's default initialisation.
     """
 
-    def __init__(self, channels: int = 16, growth: int = 8, beta: float = 0.2):
+    def __init__(self, channels: int = 16, growth: int = 8, beta: float = 0.2, *, init_scale: float | None = 0.1):
         super().__init__()
         check_positive(channels, "channels", integer=True)
         check_positive(growth, "growth", integer=True)
         check_positive(beta, "beta")
         self.beta = float(beta)
         self.convs = nn.ModuleList(nn.Conv2d(channels + i * growth, growth if i < 4 else channels, 3, padding=1) for i in range(5))
+        if init_scale is not None:  # as BasicSR's rrdbnet_arch.py: default_init_weights([conv1, ..., conv5], 0.1)
+            scaled_kaiming_init(self, init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [x]
@@ -192,11 +196,11 @@ class RRDB(nn.Module):
     initialisation and the block starts near (1 + beta) x.
     """
 
-    def __init__(self, channels: int = 16, growth: int = 8, beta: float = 0.2):
+    def __init__(self, channels: int = 16, growth: int = 8, beta: float = 0.2, *, init_scale: float | None = 0.1):
         super().__init__()
         check_positive(beta, "beta")
         self.beta = float(beta)
-        self.rdbs = nn.Sequential(*[ResidualDenseBlock(channels, growth, beta) for _ in range(3)])
+        self.rdbs = nn.Sequential(*[ResidualDenseBlock(channels, growth, beta, init_scale=init_scale) for _ in range(3)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.beta * self.rdbs(x)
@@ -206,8 +210,10 @@ class RRDBNet(nn.Module):
     """A tiny ESRGAN generator: conv, ``n_blocks`` RRDBs + conv with a long skip, x2 stages of
     [nearest upsampling, conv, LeakyReLU(0.2)], conv + LeakyReLU, output conv.
 
-    The paper: 64 channels, growth 32, 23 RRDBs (16.7 M parameters). Every Conv2d is initialised
-    by :func:`scaled_kaiming_init` with ``init_scale`` (0.1 in ESRGAN's code). No BatchNorm. Input
+    The paper: 64 channels, growth 32, 23 RRDBs (16.7 M parameters). As in ESRGAN's code (BasicSR
+    ``rrdbnet_arch.py``), only the five convolutions inside each dense block are initialised by
+    :func:`scaled_kaiming_init` with ``init_scale`` (0.1); the first, trunk, upsampling and output
+    convolutions keep PyTorch's default initialisation. No BatchNorm. Input
     (N, 3, h, w) in [0, 1]; output (N, 3, scale*h, scale*w), not clamped. ``global_skip`` (off by
     default, as in ESRGAN) adds a bicubic upsampling of the input to the output, as in :class:`SRResNet`.
     """
@@ -220,13 +226,12 @@ class RRDBNet(nn.Module):
         check_positive(n_blocks, "n_blocks", integer=True)
         self.scale = _check_scale(scale)
         self.first = nn.Conv2d(3, channels, 3, padding=1)
-        self.trunk = nn.Sequential(*[RRDB(channels, growth) for _ in range(n_blocks)])
+        self.trunk = nn.Sequential(*[RRDB(channels, growth, init_scale=init_scale) for _ in range(n_blocks)])
         self.trunk_conv = nn.Conv2d(channels, channels, 3, padding=1)
         self.ups = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=1) for _ in range(int(math.log2(self.scale))))
         self.hr_conv = nn.Conv2d(channels, channels, 3, padding=1)
         self.last = nn.Conv2d(channels, 3, 3, padding=1)
         self.global_skip = bool(global_skip)
-        scaled_kaiming_init(self, init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor(x, "x", ndim=4, channels=3)
