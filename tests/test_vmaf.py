@@ -207,3 +207,16 @@ def test_features_and_score_match_libvmaf(name, size, speed, preset, crf, down):
     for k in vmaf.VMAF_FEATURES:
         assert np.abs(feats[k] - real[k]).max() < TOL_FLOAT[k], k
         assert np.abs(feats[k] - real[f"integer_{k}"]).max() < TOL_INT[k], k
+
+
+@needs_ffmpeg
+def test_real_vmaf_images_matches_vmaf_score():
+    from utils.data import load_image
+
+    refs = np.stack([np.round(load_image(n, gray=True, size=64) * 255).astype(np.uint8) for n in ("camera", "coins", "brick")])
+    dists = np.stack([_blurred(refs[:1], 1.0)[0], _blurred(refs[1:2], 2.0)[0], refs[2]])
+    scores = vmaf.real_vmaf_images(refs, dists)
+    assert scores.shape == (3,) and scores[2] > 95 and scores[1] < scores[2]
+    ours = np.array([vmaf.vmaf_score(r, d)[0] for r, d in zip(refs, dists)])
+    assert np.abs(ours - scores).max() < TOL_SCORE
+    assert np.allclose(vmaf.real_vmaf_images(refs / 255.0, dists / 255.0), scores)

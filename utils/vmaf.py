@@ -59,6 +59,7 @@ __all__ = [
     "vmaf_predict",
     "vmaf_score",
     "real_vmaf",
+    "real_vmaf_images",
     "x264",
 ]
 
@@ -229,6 +230,18 @@ def real_vmaf(ref: np.ndarray, dist: np.ndarray, *, motion_force_zero: bool = Fa
     out = {k: np.array([fr["metrics"][k] for fr in frames]) for k in frames[0]["metrics"]}
     out["seconds"] = seconds
     return out
+
+
+def real_vmaf_images(references, distorted) -> np.ndarray:
+    """Official VMAF (real libvmaf) of N still-image pairs in one ffmpeg call: returns (N,) scores.
+
+    ``references`` and ``distorted``: (N, H, W) luma, uint8 or float in [0, 1] (quantised to 8
+    bits), even H and W. The pairs are passed as the frames of one clip with the motion feature
+    forced to zero (a still image has no motion; without it consecutive *different* references would
+    count as motion). For colour images pass BT.601 luma, e.g. ``rgb @ [0.299, 0.587, 0.114]``.
+    """
+    ref, dist = _as_luma8(references, "references"), _as_luma8(distorted, "distorted")
+    return real_vmaf(ref, dist, motion_force_zero=True)["vmaf"]
 
 
 def x264(ref: np.ndarray, crf: int, *, downscale: int = 1, preset: str = "veryfast") -> tuple[np.ndarray, float]:
