@@ -48,3 +48,23 @@ def test_schedules():
     assert cumulative_alpha(0.5, "parabolic increase") == pytest.approx(0.25)
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         cumulative_alpha(1.5)
+
+
+def test_shifted_digit_sets_and_training_smoke():
+    from utils.longtail import BilateralBranchNet, DigitNet, shifted_digit_sets, train_bbn, train_end_to_end
+
+    counts = long_tail_counts(60, 10, 10)
+    sets = shifted_digit_sets(counts, n_test=5, n_probe=3, seed=1)
+    (X, y), (Xt, yt), (Xp, yp) = sets["train"], sets["test"], sets["probe"]
+    assert X.shape == (sum(counts), 1, 9, 9) and len(yt) == 50 and len(yp) == 30
+    assert np.bincount(y.numpy()).tolist() == counts
+    net = train_end_to_end("RW", X, y, counts, seed=0, steps=2, batch=8)
+    assert isinstance(net, DigitNet) and net(Xt).shape == (50, 10)
+    bbn = train_bbn("parabolic decay", X, y, seed=0, steps=2, batch=8, sampler="balanced")
+    assert isinstance(bbn, BilateralBranchNet) and bbn(Xt).shape == (50, 10)
+    with pytest.raises(ValueError):
+        shifted_digit_sets(counts[:5])
+    with pytest.raises(ValueError):
+        train_end_to_end("XX", X, y, counts, seed=0, steps=2)
+    with pytest.raises(ValueError):
+        train_bbn("parabolic decay", X, y, seed=0, steps=2, sampler="natural")
