@@ -57,3 +57,22 @@ def test_bad_inputs():
         sobel_np(np.zeros((4, 4, 5)))
     with pytest.raises(ValueError):
         sobel_magnitude(torch.rand(1, 1, 4, 4), eps=-1.0)
+
+
+def test_edge_enhancer_branch_starts_from_the_input_edge_map():
+    import torch
+
+    from utils.edges import EdgeEnhancer, sobel_magnitude
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, 16, 16)
+    m = EdgeEnhancer(edge_branch=True)
+    out = m(x)
+    assert out.shape == x.shape
+    assert torch.allclose(m.last_edges, sobel_magnitude(x))  # zero-initialised correction head
+    plain = EdgeEnhancer()
+    assert plain(x).shape == x.shape and plain.last_edges is None
+    with pytest.raises(ValueError):
+        m(torch.rand(2, 3, 16, 16))
+    with pytest.raises(ValueError):
+        EdgeEnhancer(channels=0)

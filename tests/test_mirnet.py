@@ -93,3 +93,46 @@ def test_bad_inputs():
         SKFF(8, branches=2)([torch.rand(1, 8, 4, 4), torch.rand(1, 8, 2, 2)])
     with pytest.raises(TypeError):
         MIRNet(n_feat=8.5)
+
+
+def test_plain_cnn_he_init_starts_as_identity_and_keeps_scale():
+    from utils.mirnet import PlainCNN
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 16)
+    net = PlainCNN()
+    with torch.no_grad():
+        assert torch.equal(net(x), x)  # zero last layer
+    moments = []
+    hooks = [m.register_forward_hook(lambda m, i, o: moments.append(float((o**2).mean()))) for m in net.body if isinstance(m, nn.ReLU)]
+    with torch.no_grad():
+        net(x)
+    torch.manual_seed(0)
+    default = PlainCNN(init="torch")
+    default_moments = []
+    hooks += [m.register_forward_hook(lambda m, i, o: default_moments.append(float((o**2).mean()))) for m in default.body if isinstance(m, nn.ReLU)]
+    with torch.no_grad():
+        default(x)
+    assert moments[-1] / moments[0] > 0.05 and default_moments[-1] / default_moments[0] < 0.05
+    assert count_parameters(PlainCNN(batch_norm=True)) > 0
+
+
+@pytest.mark.parametrize("kwargs, err", [(dict(depth=1), ValueError), (dict(init="xavier"), ValueError), (dict(width=0), ValueError)])
+def test_plain_cnn_rejects_bad_arguments(kwargs, err):
+    from utils.mirnet import PlainCNN
+
+    with pytest.raises(err):
+        PlainCNN(**kwargs)
+
+
+def test_attention_spread():
+    from utils.mirnet import attention_spread
+
+    m = MIRNet(n_feat=8, n_RRG=1, n_MSRB=1)
+    with pytest.raises(ValueError, match="forward pass"):
+        attention_spread(m)
+    with torch.no_grad():
+        m(torch.rand(1, 3, 16, 16))
+    assert 0 <= attention_spread(m) < 0.05  # untrained: about the mean
+    with pytest.raises(ValueError, match="no SKFF"):
+        attention_spread(MIRNet(n_feat=8, n_RRG=1, n_MSRB=1, fusion="sum"))

@@ -87,3 +87,52 @@ def test_bad_inputs():
         wavelet_l2(torch.rand(1, 1, 4, 4), torch.rand(1, 1, 8, 8), 1)
     with pytest.raises(ValueError, match="weights"):
         wavelet_l2(torch.rand(1, 1, 4, 4), torch.rand(1, 1, 4, 4), 1, weights={"H1": -1.0})
+
+
+def test_band_agreement_and_restoration_measures():
+    import numpy as np
+
+    from utils.wavelets import band_agreement
+
+    rng = np.random.default_rng(0)
+    ref = rng.random((32, 32))
+    same = band_agreement(ref, ref, 2)
+    assert all(abs(v["correlated"] - 1) < 1e-12 and abs(v["energy"] - 1) < 1e-12 for v in same.values())
+    flat = band_agreement(np.full((32, 32), 0.5), ref, 2)
+    assert all(abs(v["correlated"]) < 1e-12 and abs(v["snr_db"]) < 1e-9 for v in flat.values())
+    with pytest.raises(ValueError):
+        band_agreement(ref, ref[:16], 2)
+
+
+def test_straddling_supports():
+    from utils.wavelets import straddling_supports
+
+    assert all(n == 0 for n, _ in straddling_supports(0, 3, size=64).values())
+    s4 = straddling_supports(4, 3, size=64)
+    assert s4[1][0] == 0 and s4[2][0] == 0 and s4[3][0] == 8
+    assert all(n > 0 for n, _ in straddling_supports(1, 3, size=64).values())
+    with pytest.raises(ValueError):
+        straddling_supports(-1, 3)
+
+
+def test_wavelet_charbonnier_packet_and_networks():
+    import torch
+
+    from utils.losses import charbonnier
+    from utils.wavelets import make_enhancer, make_packet_discriminator, wavelet_charbonnier, wavelet_packet
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 3, 16, 16, generator=g), torch.rand(2, 3, 16, 16, generator=g)
+    w, p = float(wavelet_charbonnier(a, b, 2)), float(charbonnier(a, b))
+    assert w > 0 and abs(w - p) > 1e-4  # not invariant under the transform
+    assert float(wavelet_charbonnier(a, a, 2)) == pytest.approx(1e-3, rel=1e-5)
+    assert wavelet_packet(a, 0) is a
+    assert wavelet_packet(a, 2).shape == (2, 48, 4, 4)
+    assert torch.allclose((wavelet_packet(a, 2) ** 2).sum(), (a**2).sum(), rtol=1e-5)  # orthonormal
+    assert make_enhancer()(a).shape == a.shape
+    outs = make_packet_discriminator()(a)
+    assert [o.shape[1] for o in outs] == [1, 1, 1] and len(outs) == 3
+    with pytest.raises(ValueError):
+        wavelet_packet(torch.rand(1, 3, 6, 6), 2)
+    with pytest.raises(ValueError):
+        make_enhancer(depth=1)
