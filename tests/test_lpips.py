@@ -188,3 +188,73 @@ def test_fit_weights_learns_the_informative_channel():
         fit_weights(D0, D1, judge[:5])
     with pytest.raises(ValueError, match="steps"):
         fit_weights(D0, D1, judge, steps=0)
+
+
+def test_lpips_matches_the_official_chain():
+    """utils.iqa.lpips equals the chain of the official code (richzhang/PerceptualSimilarity, lpips/lpips.py:
+    ``normalize_tensor`` = x / (sqrt(sum_c x^2) + 1e-10), squared difference, ``NetLinLayer`` = a bias-free 1x1
+    conv C -> 1 (its dropout is inactive in eval mode), ``spatial_average`` = mean over H and W, sum over the
+    layers). The ``lpips`` package cannot be imported here (it imports torchvision at module level, which has no
+    build for this torch), so the chain is written out from its source with the same small backbone (the book's
+    FeatureNet, whose input scaling replaces the official ScalingLayer) and the same lin weights."""
+    import torch.nn as nn
+
+    from utils.features import load_feature_net
+    from utils.iqa.lpips import TAPS, load_weights, lpips
+
+    net = load_feature_net("book")
+    w = load_weights("learned")
+    gen = torch.Generator().manual_seed(3)
+    x0, x1 = torch.rand(3, 3, 48, 48, generator=gen), torch.rand(3, 3, 48, 48, generator=gen)
+
+    def normalize_tensor(f, eps=1e-10):
+        return f / (torch.sqrt(torch.sum(f ** 2, dim=1, keepdim=True)) + eps)
+
+    lins, k = [], 0
+    for t in TAPS:
+        c = net.channels(t)
+        conv = nn.Conv2d(c, 1, 1, stride=1, padding=0, bias=False)
+        with torch.no_grad():
+            conv.weight.copy_(w[k : k + c].view(1, c, 1, 1))
+        lins.append(nn.Sequential(nn.Dropout(), conv).eval())
+        k += c
+    with torch.no_grad():
+        outs0, outs1 = net(x0, TAPS), net(x1, TAPS)
+        res = [lin((normalize_tensor(outs0[t]) - normalize_tensor(outs1[t])) ** 2).mean([2, 3], keepdim=True)
+               for lin, t in zip(lins, TAPS)]
+        official = sum(res).flatten()
+        ours = lpips(x0, x1, "learned")
+    assert torch.allclose(ours, official, rtol=0, atol=1e-6), (ours, official)
+
+
+def test_vmaf_preferences_and_average_precision():
+    import numpy as np
+
+    from utils.iqa.lpips import average_precision, luma_uint8, vmaf_preferences
+
+    judge, decided = vmaf_preferences([90.0, 80.0, 70.0], [95.0, 79.0, 60.0], tie=2.0)
+    assert judge.tolist() == [1.0, 0.0, 0.0] and decided.tolist() == [True, False, True]
+    assert average_precision([0.9, 0.8, 0.1, 0.05], [True, True, False, False]) == 1.0
+    assert abs(average_precision([0.1, 0.9], [True, False]) - 0.5) < 1e-12
+    y = luma_uint8(torch.ones(1, 3, 16, 16))
+    assert y.dtype == np.uint8 and int(y.max()) == 255
+    with pytest.raises(ValueError, match="same length"):
+        vmaf_preferences([1.0], [1.0, 2.0], tie=1.0)
+    with pytest.raises(ValueError, match="at least one positive"):
+        average_precision([0.1, 0.2], [False, False])
+    with pytest.raises(ValueError, match="RGB patches"):
+        luma_uint8(torch.ones(1, 1, 16, 16))
+
+
+def test_vmaf_of_triplets_prefers_the_milder_damage():
+    from utils.degrade import gaussian_noise
+    from utils.iqa.lpips import make_2afc, vmaf_of_triplets
+
+    data = make_2afc(["chelsea"], 3, seed=0, control_fraction=1.0)
+    ref = data["ref"]
+    mild = torch.stack([torch.from_numpy(gaussian_noise(r.permute(1, 2, 0).numpy(), 0.01, seed=1)).permute(2, 0, 1) for r in ref]).float()
+    strong = torch.stack([torch.from_numpy(gaussian_noise(r.permute(1, 2, 0).numpy(), 0.08, seed=1)).permute(2, 0, 1) for r in ref]).float()
+    v0, v1 = vmaf_of_triplets({"ref": ref, "p0": mild, "p1": strong})
+    assert (v0 > v1 + 5).all()
+    with pytest.raises(ValueError, match="make_2afc"):
+        vmaf_of_triplets({"ref": ref})

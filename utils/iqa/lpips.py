@@ -47,6 +47,10 @@ __all__ = [
     "TEST_NAMES",
     "SMALL_CHANGES",
     "VISIBLE_DEGRADATIONS",
+    "luma_uint8",
+    "vmaf_of_triplets",
+    "vmaf_preferences",
+    "average_precision",
 ]
 
 #: the taps of ``utils.features.FeatureNet`` used by LPIPS (16, 32, 64, 128 channels)
@@ -439,3 +443,67 @@ def _fit(D0, D1, judge, steps, lr, seed, init):
                 w.clamp_(min=0.0)
             losses.append(loss.item())
     return w.detach().clone(), losses
+
+
+# --------------------------------------------------------------------------------------------
+# A human-derived judge: official VMAF (libvmaf, model vmaf_v0.6.1, fitted to human opinion scores)
+
+
+def luma_uint8(x) -> np.ndarray:
+    """BT.601 luma of RGB patches (N, 3, H, W) in [0, 1], as uint8 (N, H, W): what VMAF reads."""
+    x = _as_batch(x, "x") if not isinstance(x, torch.Tensor) or x.ndim != 4 else x
+    check_tensor(x, "x", ndim=4)
+    if x.shape[1] != 3:
+        raise ValueError(f"luma_uint8: expected RGB patches (N, 3, H, W), got shape {tuple(x.shape)}")
+    y = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    return np.clip(np.round(y.double().numpy() * 255.0), 0, 255).astype(np.uint8)
+
+
+def vmaf_of_triplets(data: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Official VMAF of (ref, p0) and (ref, p1) for every triplet of a :func:`make_2afc` set (chapter ``lpips``).
+
+    Each patch pair is scored by the real libvmaf (``utils.vmaf.real_vmaf``, model ``vmaf_v0.6.1``) on
+    BT.601 luma, as one frame of a clip with the motion feature forced to 0 (a still image has no
+    motion): one ffmpeg call scores all reference/patch pairs at once. Returns two arrays (N,).
+    """
+    from ..vmaf import real_vmaf
+
+    if not isinstance(data, dict) or not {"ref", "p0", "p1"} <= set(data):
+        raise ValueError("vmaf_of_triplets: expected the dict returned by make_2afc (keys ref, p0, p1)")
+    ref = luma_uint8(data["ref"])
+    both = np.concatenate([luma_uint8(data["p0"]), luma_uint8(data["p1"])])
+    v = np.asarray(real_vmaf(np.concatenate([ref, ref]), both, motion_force_zero=True)["vmaf"], dtype=np.float64)
+    n = ref.shape[0]
+    return v[:n], v[n:]
+
+
+def vmaf_preferences(v0, v1, *, tie: float) -> tuple[np.ndarray, np.ndarray]:
+    """Turn VMAF scores of the two patches into 2AFC judgements: ``(judge, decided)``.
+
+    ``judge`` is 1 where patch 1 has the higher VMAF (judged closer to the reference) and 0 otherwise;
+    ``decided`` is False where the two scores differ by less than ``tie`` VMAF points (no clear
+    preference: such triplets are left out of the 2AFC accuracy). Chapter ``lpips``.
+    """
+    v0, v1 = np.asarray(v0, dtype=np.float64), np.asarray(v1, dtype=np.float64)
+    if v0.ndim != 1 or v0.shape != v1.shape:
+        raise ValueError(f"vmaf_preferences: v0 and v1 must be 1-D of the same length, got {v0.shape} and {v1.shape}")
+    check_positive(tie, "tie", allow_zero=True)
+    return (v1 > v0).astype(np.float64), np.abs(v1 - v0) >= tie
+
+
+def average_precision(scores, labels) -> float:
+    """Average precision of ``scores`` ranking the positives (``labels`` True) first (chapter ``lpips``, JND test).
+
+    The paper's JND evaluation: pairs sorted by decreasing distance, precision averaged at the rank of every
+    "different" pair. Ties are broken by order of appearance. 1 is perfect; a random ranking gives about the
+    fraction of positives.
+    """
+    s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
+    if s.ndim != 1 or s.shape != y.shape:
+        raise ValueError(f"average_precision: scores and labels must be 1-D of the same length, got {s.shape} and {y.shape}")
+    if not y.any():
+        raise ValueError("average_precision: labels must contain at least one positive")
+    order = np.argsort(-s, kind="stable")
+    hits = y[order]
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(precision[hits].mean())
