@@ -125,17 +125,20 @@ def test_every_claim_follows_the_standard(book):
     assert not problems, "claims that do not follow the verdict standard:\n" + "\n".join(problems)
 
 
-#: chapters whose findings rest on trained arms: every competence gate they record must pass in the build
-GATED_CHAPTERS = ()
+#: chapters with no trained or fitted arm (their findings are measurements of fixed metrics): they record no gate
+UNTRAINED_CHAPTERS = ("niqe", "vmaf")
 
 
-@pytest.mark.parametrize("chapter", GATED_CHAPTERS)
+@pytest.mark.parametrize("chapter", _chapters())
 def test_competence_gates_pass(book, chapter):
-    """A miniature that did not learn is a defect, not a result: a failed gate fails the build's tests."""
+    """A miniature that did not learn is a defect, not a result: a failed gate fails the build's tests.
+
+    Every chapter is covered: each gate it records must pass, and a chapter with trained arms must record gates."""
     data = json.loads((BUILD / "claims" / f"{chapter}.json").read_text())
     gates = data.get("gates", []) + [g for c in data["claims"] for g in c.get("gates", [])]
-    assert gates, f"{chapter}: no competence gate recorded"
-    failed = [f"{g['name']}: {g['value']} vs bar {g['bar']}" for g in gates if not g["passed"]]
+    if chapter not in UNTRAINED_CHAPTERS:
+        assert gates, f"{chapter}: no competence gate recorded"
+    failed = sorted({f"{g['name']}: {g['value']} vs bar {g['bar']}" for g in gates if not g["passed"]})
     assert not failed, f"{chapter}: failed competence gates:\n" + "\n".join(failed)
 
 
