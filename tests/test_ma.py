@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +45,9 @@ def test_feature_groups_have_the_paper_sizes(photo):
     for g in FEATURE_GROUPS:
         assert f[g].shape == (GROUP_SIZES[g],)
         assert np.isfinite(f[g]).all()
-    # singular values are normalised to sum to one at each of the three scales
-    np.testing.assert_allclose(f["svd"].reshape(3, 25).sum(axis=1), 1.0, atol=1e-9)
+    # raw singular values (not normalised), descending at each of the three scales
+    sv = f["svd"].reshape(3, 25)
+    assert (np.diff(sv, axis=1) <= 1e-9).all() and sv[0, 0] > 1.0
 
 
 def test_features_are_defined_on_a_flat_image():
@@ -55,20 +55,61 @@ def test_features_are_defined_on_a_flat_image():
     assert all(np.isfinite(v).all() for v in f.values())
 
 
-def test_score_range_and_parts(photo):
+def test_score_is_the_unclipped_fusion(photo):
     s, parts = ma_score(photo, return_parts=True)
-    assert 0.0 <= s <= 10.0
     assert set(parts) == set(FEATURE_GROUPS)
     w = load_ma_model()["fusion"]
-    expect = np.clip(w[0] + sum(w[i + 1] * parts[g] for i, g in enumerate(FEATURE_GROUPS)), 0, 10)
-    assert s == pytest.approx(expect)
+    expect = w[0] + sum(w[i + 1] * parts[g] for i, g in enumerate(FEATURE_GROUPS))  # quality_predict.m: no clipping
+    assert s == pytest.approx(expect, abs=1e-12)
     for im in (np.zeros((64, 64)), np.ones((64, 64, 3)), np.random.default_rng(0).random((64, 96, 3))):
-        assert 0.0 <= ma_score(im) <= 10.0
+        assert np.isfinite(ma_score(im))
+
+
+def test_ggd_shape_on_known_laws():
+    from utils.iqa.ma import _ggd_shape
+
+    rng = np.random.default_rng(0)
+    assert _ggd_shape(rng.normal(size=200_000)) == pytest.approx(2.0, abs=0.03)
+    assert _ggd_shape(rng.laplace(size=200_000)) == pytest.approx(1.0, abs=0.03)
+    assert 0.03 <= float(_ggd_shape(np.zeros(10))) <= 10.0  # defined on a constant row (grid end)
+
+
+def test_steerable_pyramid_layout_and_masks():
+    from utils.iqa.ma import steerable_pyramid
+
+    im = np.random.default_rng(1).normal(size=(64, 80))
+    pyr = steerable_pyramid(im)
+    assert len(pyr) == 1 + 12 + 1
+    assert pyr[0].shape == (64, 80) and all(b.shape == (64, 80) for b in pyr[1:7])
+    assert all(b.shape == (32, 40) for b in pyr[7:13]) and pyr[13].shape == (16, 20)
+    # a constant image has no energy in any band-pass band
+    flat = steerable_pyramid(np.full((64, 64), 7.0))
+    assert max(np.abs(b).max() for b in flat[:13]) < 1e-9
+    with pytest.raises(ValueError, match="cannot build"):
+        steerable_pyramid(np.zeros((16, 16)), height=3)
+    with pytest.raises(ValueError, match="2-D"):
+        steerable_pyramid(np.zeros((16, 16, 3)))
+
+
+def test_dct_oriented_sets_cover_the_ac_coefficients():
+    from utils.iqa.ma import _dct_setup
+
+    _, sets = _dct_setup()
+    assert [len(s) for s in sets] == [16, 16, 16]
+    assert sorted(np.concatenate(sets).tolist()) == list(range(1, 49))
+
+
+def test_stage_times_keys(photo):
+    from utils.iqa.ma import ma_stage_times
+
+    t = ma_stage_times(photo)
+    assert set(t) == {"dct features", "steerable pyramid", "normalisation (GSM)", "SSIM and shapes (freq)", "svd features", "forests"}
+    assert all(v >= 0 for v in t.values())
 
 
 def test_accepts_grey_and_tensor(photo):
     grey = photo @ np.array([0.299, 0.587, 0.114])
-    assert 0.0 <= ma_score(grey) <= 10.0
+    assert np.isfinite(ma_score(grey))
     t = torch.from_numpy(photo.transpose(2, 0, 1).copy()).float()
     assert ma_score(t) == pytest.approx(ma_score(photo.astype(np.float32).astype(np.float64)), abs=1e-6)
 
@@ -80,18 +121,10 @@ def test_blur_lowers_the_score_on_average():
     assert np.mean(blurred) < np.mean(sharp)
 
 
-def test_speed_512(photo):
-    img = load_image("astronaut")
-    ma_score(img)  # warm caches (filters, model)
-    t0 = time.perf_counter()
-    ma_score(img)
-    assert time.perf_counter() - t0 <= 3.0
-
-
 @pytest.mark.parametrize(
     "bad, exc, match",
     [
-        (np.zeros((16, 16, 3)), ValueError, "at least 32"),
+        (np.zeros((40, 40, 3)), ValueError, "at least 48"),
         (np.zeros((64, 64, 4)), ValueError, "shape"),
         (np.zeros((64, 64, 3), dtype=np.uint8), TypeError, "divide by 255"),
         (np.full((64, 64), 2.0), ValueError, r"values in \[0.0, 1.0\]"),
@@ -153,8 +186,10 @@ def test_shipped_model_is_small_and_pickle_free():
     assert MODEL_FILE.stat().st_size < 2 * 1024 * 1024
     with np.load(MODEL_FILE, allow_pickle=False) as data:  # raises if anything needs pickle
         assert data["fusion"].shape == (4,)
-    meta = load_ma_model()["meta"]
+    model = load_ma_model()
+    meta = model["meta"]
     assert set(meta["train_photos"]).isdisjoint(meta["heldout_photos"])
+    assert "judge" in meta["target"] and model["data"]["dct"].shape[1] == 18
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,7 +263,7 @@ def test_dataset_bad_inputs():
 
 
 def test_dataset_small():
-    d = ma_dataset(["chelsea"], crops_per_image=1, crop=72, scales=(2,), methods=("bicubic", "nearest"))
+    d = ma_dataset(["chelsea"], crops_per_image=1, crop=96, scales=(2,), methods=("bicubic", "nearest"))
     assert d["dct"].shape == (3, 18) and d["freq"].shape == (3, 45) and d["svd"].shape == (3, 75)
     assert d["target"][0] == pytest.approx(10.0) and d["method"].tolist() == [-1, 0, 1]
 

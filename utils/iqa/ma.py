@@ -1,39 +1,40 @@
-"""Ma et al.'s no-reference quality score for super-resolved images, and PIRM's perceptual index.
+"""Ma et al.'s no-reference quality score for super-resolved images (NRQM), and PIRM's perceptual index.
 
 C. Ma, C.-Y. Yang, X. Yang and M.-H. Yang, "Learning a No-Reference Quality Metric for Single-Image
 Super-Resolution", Computer Vision and Image Understanding 158, 2017. Taught in chapter
 chapters/ma_nrqm.md; the perceptual index of the PIRM 2018 challenge is taught in chapters/pirm.md.
 
-The pipeline (paper Sec. 3-4), computed on one luminance channel at three scales (the image, then
-twice: 3x3 Gaussian blur with sigma 0.5 and subsampling by 2):
+The features follow the official MATLAB release (chaoma99/sr-metric, ``feature_all.m``), rewritten
+here from its description; the luminance is the 8-bit grey image MATLAB holds:
 
-1. **Local frequency** (paper Sec. 3.1, 18 numbers): 2-D DCT of 7x7 blocks taken every 3 pixels, DC
-   dropped. Per block: the shape of a generalised Gaussian fitted to the AC coefficients, the
-   coefficient of variation of their magnitudes, and the variance of that across three oriented
-   bands of the DCT grid. Each is pooled over blocks by its mean and by the mean of its extreme
-   10% (lowest 10% for the shape, highest 10% for the other two): 6 per scale.
-2. **Global frequency** (Sec. 3.2, 45 numbers). The paper uses a steerable pyramid (2 scales x 6
-   orientations). *Stated substitute:* an oriented band-pass decomposition built directly in the
-   Fourier domain with the same layout (two octave bands, raised-cosine in log radius, times six
-   angular windows ``|cos(theta - k pi / 6)|^5``), without the pyramid's subsampling. Features: the
-   generalised Gaussian shape of each of the 12 bands, the shape again after divisive normalisation
-   by the local energy of all orientations of the band's scale (the Gaussian scale mixture step),
-   the correlation of magnitudes across scales (6) and between neighbouring orientations (12), and
-   three energy ratios.
-3. **Spatial** (Sec. 3.3, 75 numbers): singular values of the matrix of non-overlapping 5x5 patches
-   (one patch per row), normalised to sum to one, 25 per scale.
+1. **Local frequency** (``block_dct.m``, 18 numbers) on three scales of the [0, 1] image (the image,
+   then twice: 3x3 Gaussian, sigma 0.5, zero borders, keep every second pixel from the second): DCT
+   of the 7x7 blocks ``blkproc(im, [3 3], [2 2])`` hands over (3x3 blocks plus a 2-pixel border,
+   zero-padded). Per block: the generalised-Gaussian shape of the 48 AC coefficients, their
+   coefficient of variation std|c| / mean|c|, and the variance over the three oriented index sets
+   of ``oriented{1,2,3}_dct_rho_config3.m`` of the same ratio. Pooled: shape by the mean of its
+   lowest 10% and its mean; the other two by the mean of their highest 10% and their mean.
+2. **Global frequency** (``global_gsm.m``, 45 numbers) on the 0..255 image: the real steerable
+   pyramid ``buildSFpyr`` (2 scales, 6 orientations, Fourier domain; :func:`steerable_pyramid`),
+   each band divisively normalised by its Gaussian-scale-mixture field (``norm_sender_normalized.m``:
+   3x3 neighbours, parent, other orientations; 16-pixel guard band). Features: GGD shapes of the 12
+   normalised sub-bands, 6 shapes of each orientation's two scales together, 12 SSIM
+   contrast-structure terms of each raw band (enlarged bicubic) against the high-pass residual, and
+   15 between the normalised orientations of the finest scale.
+3. **Spatial** (75 numbers): the raw singular values of ``im2col(im, [5 5], 'distinct')`` (25 per
+   scale, three scales, zero-padded to whole patches).
 
-Regression (Sec. 4): one random-forest regressor per group, then a linear fusion
-``score = w0 + w1 s1 + w2 s2 + w3 s3`` (clipped to 0..10; higher is better).
+Regression: one random forest per group, then ``score = [1 s1 s2 s3] * linear`` as
+``quality_predict.m`` returns it: unclipped (higher is better; the official scores run about 0..10).
 
-The shipped model. The authors' forests were trained on human opinion scores of their SR data set
-and are not available offline. ``ma_model.npz`` next to this file holds small forests trained by
+The shipped model. The authors' forests (``model.mat``, 3 x 2000 trees trained on 1,440 human-rated SR
+images) are not available offline. ``ma_model.npz`` next to this file holds small forests trained by
 ``scripts/train_ma_model.py`` on a miniature set built from packaged photos super-resolved by
-several methods (:func:`ma_dataset`). Its target is a *proxy for human scores*, not computed from
-any of the three feature groups: :func:`ma_target`, a full-reference deep-feature distance to the
-high-resolution original on the book's perceptual feature network, relative to that of a strong
-blur of the same original, mapped to 0..10. The forests
-are stored as plain arrays (no pickle) and evaluated by :func:`predict_forest`.
+several methods (:func:`ma_dataset`). Its target is a *stated proxy for human scores*, computed
+from none of the three feature groups and from no network any generator of the book trains
+against: :func:`ma_target`, a full-reference distance to the high-resolution original on the book's
+independent JUDGE network (``utils.judge``), relative to that of a strong blur of the same original,
+mapped to 0..10. The forests are stored as plain arrays (no pickle) and evaluated by :func:`predict_forest`.
 """
 from __future__ import annotations
 
@@ -44,15 +45,16 @@ import numbers
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
-from scipy.ndimage import convolve1d, gaussian_filter
-from scipy.special import gamma as _gamma_fn
+from scipy.ndimage import correlate, gaussian_filter
+from scipy.special import gammaln
 
 from ..checks import as_image, check_choice, check_in_range, check_positive
 
 __all__ = [
     "ma_score",
     "ma_features",
+    "ma_stage_times",
+    "steerable_pyramid",
     "perceptual_index",
     "load_ma_model",
     "predict_forest",
@@ -64,88 +66,88 @@ __all__ = [
     "FEATURE_GROUPS",
     "GROUP_SIZES",
     "MODEL_FILE",
+    "MIN_SIZE",
 ]
 
 MODEL_FILE = Path(__file__).resolve().with_name("ma_model.npz")
-#: the three feature groups, in the order of the paper
+#: the three feature groups, in the order of the paper and of ``feature_all.m``
 FEATURE_GROUPS = ("dct", "freq", "svd")
 GROUP_SIZES = {"dct": 18, "freq": 45, "svd": 75}
 #: super-resolution methods of the miniature training set (:func:`super_resolve`)
 SR_METHODS = ("nearest", "bilinear", "bicubic", "smoothed", "sharpened", "oversharpened", "noisy", "learned")
 _CHANNELS = ("y", "gray")
-_RGB2Y = np.array([65.481, 128.553, 24.966])
-_RGB2GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103]) * 255.0
-#: smallest height and width ma_score accepts (three scales of 7x7 blocks need 4 x 7 pixels)
-MIN_SIZE = 32
+#: smallest height and width ma_score accepts: after the 3x3 neighbourhoods and the 16-pixel guard band
+#: of the normalisation, the finest oriented sub-bands must still hold an 11x11 SSIM window
+MIN_SIZE = 48
+#: the official release's constants (feature_all.m, global_gsm.m, norm_sender_normalized.m)
+N_ORIENT, N_SCALES, GUARDBAND = 6, 2, 16
 
 # ---------------------------------------------------------------------------------------------
-# Generalised Gaussian shape by moment matching (vectorised lookup)
+# Generalised Gaussian shape and coefficient of variation (gama_gen_gauss.m, coeff_var_gen_gauss.m)
 # ---------------------------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=1)
 def _ggd_table() -> tuple[np.ndarray, np.ndarray]:
-    a = np.arange(0.2, 10.0 + 1e-9, 0.001)
-    r = _gamma_fn(2.0 / a) ** 2 / (_gamma_fn(1.0 / a) * _gamma_fn(3.0 / a))  # increasing in a
-    return r, a
+    # the official grid 0.03:0.001:10 and r(g) = G(1/g) G(3/g) / G(2/g)^2 (decreasing in g), via log-gamma
+    g = np.round(np.arange(30, 10001) * 1e-3, 3)
+    r = np.exp(gammaln(1.0 / g) + gammaln(3.0 / g) - 2.0 * gammaln(2.0 / g))
+    return g, r
 
 
 def _ggd_shape(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Generalised Gaussian shape of the values along ``axis`` (moment ratio E|x|^2 / E x^2, grid 0.2:0.001:10).
+    """Generalised Gaussian shape of the values along ``axis`` as ``gama_gen_gauss.m`` computes it.
 
-    Rows with zero energy give NaN."""
-    r, a = _ggd_table()
-    m2 = np.mean(x * x, axis=axis)
-    m1 = np.mean(np.abs(x), axis=axis)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = m1 * m1 / m2
-    out = np.interp(rho, r, a)
-    out[~(m2 > 1e-12)] = np.nan
-    return out
+    rho = var(x) / (mean(|x - mean x|)^2 + 1e-7) with the unbiased variance, then the value g of the
+    grid 0.03:0.001:10 whose ratio r(g) = G(1/g) G(3/g) / G(2/g)^2 is nearest to rho."""
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    var = x.var(axis=-1, ddof=1)
+    mean_abs = np.abs(x - x.mean(axis=-1, keepdims=True)).mean(axis=-1) ** 2
+    rho = var / (mean_abs + 1e-7)
+    g, r = _ggd_table()
+    # nearest grid ratio; r is decreasing, so search in the reversed (increasing) table
+    rr = r[::-1]
+    j = np.clip(np.searchsorted(rr, rho), 1, rr.size - 1)
+    # MATLAB min() returns the first of equal distances in the decreasing order, i.e. the smaller g
+    k = np.where(np.abs(rr[j - 1] - rho) < np.abs(rr[j] - rho), j - 1, j)
+    return g[::-1][k]
 
 
-def _pool(v: np.ndarray, tail: str) -> tuple[float, float]:
-    """Mean of the extreme 10% (``tail`` "low" or "high") and mean, ignoring NaNs (0 if none)."""
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return 0.0, 0.0
-    k = max(1, int(math.ceil(0.1 * v.size)))
-    s = np.sort(v)
-    ext = s[:k] if tail == "low" else s[-k:]
-    return float(ext.mean()), float(v.mean())
+def _coeff_var(x: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    """std(|x|) / (mean |x| + eps) along the last axis (unbiased std), as ``coeff_var_gen_gauss.m``."""
+    a = np.abs(x)
+    return a.std(axis=-1, ddof=1) / (a.mean(axis=-1) + eps)
 
 
 # ---------------------------------------------------------------------------------------------
-# Luminance and scales
+# Luminance and scales (feature_all.m)
 # ---------------------------------------------------------------------------------------------
 
 
 def _luminance(image, channel: str, name: str) -> np.ndarray:
+    """The 0..255 grey image MATLAB holds (uint8 values): Y of BT.601 (``rgb2ycbcr``) or ``rgb2gray``."""
+    from .niqe import _luminance255
+
     check_choice(channel, "channel", _CHANNELS)
     img = as_image(image, name, min_size=MIN_SIZE)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[..., 0]
-    if img.ndim == 2:
-        return img * 255.0
-    if channel == "y":
-        return img @ _RGB2Y + 16.0
-    return img @ _RGB2GRAY
+    return _luminance255(img, channel, name)
 
 
 _G3 = np.exp(-0.5 * (np.arange(-1, 2) / 0.5) ** 2)
-_G3 = _G3 / _G3.sum()
+_G3 = np.outer(_G3, _G3) / np.outer(_G3, _G3).sum()  # fspecial('gaussian', 3) (sigma 0.5)
 
 
-def _scales(lum: np.ndarray) -> list[np.ndarray]:
-    out = [lum]
+def _scales(im01: np.ndarray) -> list[np.ndarray]:
+    """im1, im2, im3 of feature_all.m: imfilter with the 3x3 Gaussian (zero borders), keep pixels (2:2:end)."""
+    out = [im01]
     for _ in range(2):
-        b = convolve1d(convolve1d(out[-1], _G3, axis=0, mode="nearest"), _G3, axis=1, mode="nearest")
-        out.append(b[::2, ::2])
+        f = correlate(out[-1], _G3, mode="constant", cval=0.0)
+        out.append(f[1::2, 1::2])
     return out
 
 
 # ---------------------------------------------------------------------------------------------
-# Group 1: local frequency (DCT of 7x7 blocks)
+# Group 1: local frequency, 18 numbers (block_dct.m and the functions it calls)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -154,121 +156,295 @@ def _dct_setup():
     n = 7
     k = np.arange(n)
     d = np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / (2 * n)) * np.sqrt(2.0 / n)
-    d[0] /= np.sqrt(2.0)
-    u, v = np.meshgrid(k, k, indexing="ij")
-    ang = np.degrees(np.arctan2(u, v)).ravel()[1:]  # 0: horizontal frequencies only, 90: vertical only
-    bands = [ang < 30, (ang >= 30) & (ang <= 60), ang > 60]
-    return d, bands
+    d[0] /= np.sqrt(2.0)  # orthonormal DCT-II matrix, as MATLAB's dct2
+    # the three oriented index sets of oriented{1,2,3}_dct_rho_config3.m for 7x7 blocks, as
+    # (row, column) of the coefficient matrix (0-based here; the MATLAB files are 1-based)
+    s1 = [(0, c) for c in range(1, 7)] + [(1, c) for c in range(2, 7)] + [(2, c) for c in range(4, 7)] + [(3, c) for c in range(5, 7)]
+    s2 = ([(1, 1)] + [(2, c) for c in (2, 3)] + [(3, c) for c in (2, 3, 4)] + [(4, c) for c in range(3, 7)]
+          + [(5, c) for c in range(4, 7)] + [(6, c) for c in range(4, 7)])
+    s3 = [(c, r) for r, c in s1]
+    sets = [np.array([r * 7 + c for r, c in s]) for s in (s1, s2, s3)]
+    return d, sets
 
 
 def _dct_blocks(im: np.ndarray) -> np.ndarray:
-    """AC DCT coefficients (N, 48) of the 7x7 blocks of ``im`` taken every 3 pixels."""
+    """DCT coefficients (N, 49) of the blocks ``blkproc(im, [3 3], [2 2], fun)`` hands to ``fun``.
+
+    blkproc cuts the image (zero-padded to a multiple of 3) into 3x3 blocks and adds a border of 2
+    zero-padded pixels: 7x7 windows every 3 pixels, starting 2 pixels before the image. Row-major
+    index r * 7 + c of the coefficient matrix; index 0 is the DC."""
     d, _ = _dct_setup()
-    win = np.lib.stride_tricks.sliding_window_view(im, (7, 7))[::3, ::3]
+    h, w = im.shape
+    nh, nw = -(-h // 3), -(-w // 3)
+    pad = np.zeros((3 * nh + 4, 3 * nw + 4))
+    pad[2:2 + h, 2:2 + w] = im
+    win = np.lib.stride_tricks.sliding_window_view(pad, (7, 7))[::3, ::3]
     blocks = win.reshape(-1, 49)
-    # D B D^T for every block at once: vec(D B D^T) = (D kron D) vec(B) (row-major vec)
-    return (blocks @ np.kron(d, d).T)[:, 1:]
+    return blocks @ np.kron(d, d).T  # vec(D B D^T) = (D kron D) vec(B), row-major vec
+
+
+def _pool_low(v: np.ndarray) -> float:
+    s = np.sort(v)
+    return float(s[: int(math.ceil(0.1 * s.size))].mean())
+
+
+def _pool_high(v: np.ndarray) -> float:
+    s = np.sort(v)
+    start = max(int(math.floor(0.9 * s.size)) - 1, 0)  # MATLAB s(fix(0.9 n):end), 1-based
+    return float(s[start:].mean())
+
+
+def _block_dct(im: np.ndarray) -> np.ndarray:
+    _, sets = _dct_setup()
+    c = _dct_blocks(im)
+    ac = c[:, 1:]
+    gam = _ggd_shape(ac)
+    cv = _coeff_var(ac)
+    ori = np.stack([_coeff_var(c[:, s], eps=1e-8) for s in sets], axis=1).var(axis=1, ddof=1)
+    return np.array([_pool_low(gam), gam.mean(), _pool_high(cv), cv.mean(), _pool_high(ori), ori.mean()])
 
 
 def _dct_features(scales) -> np.ndarray:
-    _, bands = _dct_setup()
-    feats = []
-    for im in scales:
-        ac = _dct_blocks(im)
-        shape = _ggd_shape(ac)
-        mag = np.abs(ac)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cv = mag.std(axis=1) / mag.mean(axis=1)
-            band_cv = np.stack([mag[:, b].var(axis=1) / mag[:, b].mean(axis=1) ** 2 for b in bands], axis=1)
-        band_var = band_cv.var(axis=1)
-        flat = np.sqrt(np.mean(ac * ac, axis=1)) < 1e-3  # no AC energy (0..255 scale): statistics undefined
-        shape[flat], cv[flat], band_var[flat] = np.nan, np.nan, np.nan
-        feats += [*_pool(shape, "low"), *_pool(cv, "high"), *_pool(band_var, "high")]
-    return np.asarray(feats)
+    return np.concatenate([_block_dct(im) for im in scales])
 
 
 # ---------------------------------------------------------------------------------------------
-# Group 2: global frequency (oriented band-pass decomposition, stand-in for the steerable pyramid)
+# Group 2: global frequency, 45 numbers (global_gsm.m, norm_sender_normalized.m, buildSFpyr.m)
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)
-def _oriented_filters(h: int, w: int) -> np.ndarray:
-    """Real-FFT-domain filters (2 scales x 6 orientations, h, w // 2 + 1)."""
-    fy = np.fft.fftfreq(h)[:, None]
-    fx = np.fft.rfftfreq(w)[None, :]
-    r = np.sqrt(fx * fx + fy * fy)
-    theta = np.arctan2(fy, fx)
-    with np.errstate(divide="ignore"):
-        lr = np.log2(np.where(r > 0, r, 1e-12))
-    out = np.empty((2, 6, h, w // 2 + 1), dtype=np.float32)
-    for s, centre in enumerate((-2.0, -3.0)):  # octave bands centred on 1/4 and 1/8 cycles per pixel
-        t = lr - centre
-        radial = np.where(np.abs(t) < 1, np.cos(0.5 * np.pi * t) ** 2, 0.0)
-        for k in range(6):
-            angular = np.abs(np.cos(theta - k * np.pi / 6)) ** 5
-            out[s, k] = radial * angular
+def _rcos(width: float = 1.0, position: float = -0.5):
+    """rcosFn.m: the raised-cosine look-up table (X, Y) of the pyramid's radial masks."""
+    sz = 256
+    x = np.pi * np.arange(-sz - 1, 2) / (2 * sz)
+    y = np.cos(x) ** 2
+    y[0] = y[1]
+    y[sz + 2] = y[sz + 1]
+    return position + (2 * width / np.pi) * (x + np.pi / 4), y
+
+
+def _lut(v: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # pointOp: linear interpolation in a table; the tables used here are flat at both ends, so
+    # pointOp's linear extrapolation and np.interp's clamping agree
+    return np.interp(v, x, y)
+
+
+def steerable_pyramid(im: np.ndarray, height: int = N_SCALES, n_orient: int = N_ORIENT) -> list[np.ndarray]:
+    """The real steerable pyramid of matlabPyrTools' ``buildSFpyr(im, height, n_orient - 1)``, built in the Fourier domain.
+
+    Returns ``[high-pass residual, scale-1 bands (n_orient), ..., scale-height bands, low-pass residual]``
+    as 2-D arrays (scale s has about 1 / 2**(s-1) of the size). Same radial raised-cosine masks
+    (``rcosFn``, width one octave), angular masks ``sqrt(c) cos(theta - pi b / K)^(K-1)`` read from
+    the same 1024-step table, the same Fourier-domain cropping between scales and real parts.
+    ``im``: 2-D float array, at least 16x16. Taught in chapter chapters/ma_nrqm.md.
+    """
+    im = np.asarray(im, dtype=np.float64)
+    if im.ndim != 2:
+        raise ValueError(f"steerable_pyramid: im must be a 2-D array, got shape {im.shape}")
+    max_ht = int(math.floor(math.log2(min(im.shape)))) - 2
+    check_positive(height, "height", integer=True)
+    if height > max_ht:
+        raise ValueError(f"steerable_pyramid: cannot build {height} levels on a {im.shape[0]}x{im.shape[1]} image (at most {max_ht})")
+    check_in_range(n_orient, "n_orient", 1, 16)
+    dims = np.array(im.shape)
+    ctr = dims // 2  # 0-based centre of the shifted spectrum (MATLAB ceil((dims + 0.5) / 2), 1-based)
+    xr, yr = np.meshgrid((np.arange(dims[1]) - ctr[1]) / (dims[1] / 2), (np.arange(dims[0]) - ctr[0]) / (dims[0] / 2))
+    angle = np.arctan2(yr, xr)
+    rad = np.sqrt(xr**2 + yr**2)
+    rad[ctr[0], ctr[1]] = rad[ctr[0], ctr[1] - 1]
+    log_rad = np.log2(rad)
+    xrc, yrc = _rcos()
+    yrc = np.sqrt(yrc)
+    yirc = np.sqrt(1.0 - yrc**2)
+    imdft = np.fft.fftshift(np.fft.fft2(im))
+    hi0 = np.real(np.fft.ifft2(np.fft.ifftshift(imdft * _lut(log_rad, xrc, yrc))))
+    lodft = imdft * _lut(log_rad, xrc, yirc)
+    order = n_orient - 1
+    lutsize = 1024
+    xcosn = np.pi * np.arange(-(2 * lutsize + 1), lutsize + 2) / lutsize
+    const = (2 ** (2 * order)) * (math.factorial(order) ** 2) / (n_orient * math.factorial(2 * order))
+    ycosn = np.sqrt(const) * np.cos(xcosn) ** order
+    out = [hi0]
+    for _ in range(height):
+        xrc = xrc - 1.0
+        himask = _lut(log_rad, xrc, yrc)
+        for b in range(n_orient):
+            anglemask = _lut(angle, xcosn + np.pi * b / n_orient, ycosn)
+            out.append(np.real(np.fft.ifft2(np.fft.ifftshift(((-1j) ** order) * lodft * anglemask * himask))))
+        d = np.array(lodft.shape)
+        c = d // 2
+        lod = (d + 1) // 2
+        s0 = c - lod // 2
+        sl = (slice(s0[0], s0[0] + lod[0]), slice(s0[1], s0[1] + lod[1]))
+        log_rad, angle, lodft = log_rad[sl], angle[sl], lodft[sl]
+        lodft = lodft * _lut(log_rad, xrc, np.abs(np.sqrt(1.0 - yrc**2)))
+    out.append(np.real(np.fft.ifft2(np.fft.ifftshift(lodft))))
     return out
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a = a.ravel() - a.mean()
-    b = b.ravel() - b.mean()
-    den = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / den) if den > 0 else 0.0
+def _resize_to(a: np.ndarray, shape) -> np.ndarray:
+    """MATLAB ``imresize(a, [M N])`` (bicubic; the scale per axis is output / input size)."""
+    from ..degrade import _resize_matrix
+
+    (h, w), (oh, ow) = a.shape, shape
+    if (h, w) == (oh, ow):
+        return a.copy()
+    return _resize_matrix(h, oh, oh / h, True) @ a @ _resize_matrix(w, ow, ow / w, True).T
 
 
-def _freq_features(im: np.ndarray) -> np.ndarray:
+def _normalised_subbands(bands: list[np.ndarray]) -> list[np.ndarray]:
+    """norm_sender_normalized.m with the arguments global_gsm.m passes (parent and neighbours on, 3x3 blocks).
+
+    Each oriented band is divided, coefficient by coefficient, by the Gaussian-scale-mixture
+    estimate of its local scale z = sqrt(y C^-1 y^T / N), y holding the 3x3 spatial neighbourhood,
+    the parent (the same orientation one scale coarser, enlarged x2 bicubic) and the other
+    orientations of the scale at the same position; C is their (non-centred) covariance over the
+    band. Like the official code, only bands whose index is below (number of bands - orientations)
+    get a parent (the first five of the finest scale), and N counts the spatial neighbours and the
+    parent only. The 16 / 2**(s-1)-pixel guard band is cut and the mean removed. Where z is 0 (a flat
+    image) the coefficient is set to 0 (the official code would fail there)."""
+    from .niqe import _pinv_matlab
+
+    n_band = len(bands) - 1  # pind rows minus one, as the official code counts
+    out = []
+    for s in range(N_SCALES):
+        for o in range(N_ORIENT):
+            nband = s * N_ORIENT + o + 2  # 1-based pyramid band index (1 is the high-pass residual)
+            aux = bands[nband - 1]
+            nsy, nsx = aux.shape
+            prnt = nband < n_band - N_ORIENT
+            nv, nh = nsy - 2, nsx - 2
+            cols = [aux[1 - dy: 1 - dy + nv, 1 - dx: 1 - dx + nh].ravel() for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+            if prnt:
+                par = bands[nband - 1 + N_ORIENT]
+                par = _resize_to(par, (2 * par.shape[0], 2 * par.shape[1]))[:nsy, :nsx]
+                cols.append(par[1:1 + nv, 1:1 + nh].ravel())
+            for q in range(N_ORIENT):
+                if q != o:
+                    cols.append(bands[s * N_ORIENT + q + 1][1:1 + nv, 1:1 + nh].ravel())
+            y = np.stack(cols, axis=1)
+            n = 9 + int(prnt)
+            cx = y.T @ y / y.shape[0]
+            lam, q_ = np.linalg.eigh(cx)
+            pos = lam * (lam > 0)
+            lam = pos * lam.sum() / (pos.sum() + float(pos.sum() == 0))
+            cx = (q_ * lam) @ q_.T
+            oc = aux[1:1 + nv, 1:1 + nh].ravel()
+            oc = oc - oc.mean()
+            z = np.sqrt(np.maximum(np.sum((y @ _pinv_matlab(cx)) * y, axis=1) / n, 0.0))
+            g = np.divide(oc, z, out=np.zeros_like(oc), where=z != 0).reshape(nv, nh)
+            gb = GUARDBAND // (2**s)
+            g = g[gb:-gb, gb:-gb]
+            out.append(g - g.mean())
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _ssim_window() -> np.ndarray:
+    t = np.arange(11) - 5.0
+    g = np.exp(-(t**2) / (2 * 1.5**2))
+    w = np.outer(g, g)
+    return w / w.sum()
+
+
+def _mean_cs(a: np.ndarray, b: np.ndarray) -> float:
+    """Third output of ``ssim_index_new.m``: mean of (2 s_ab + C2) / (s_a^2 + s_b^2 + C2), 11x11 Gaussian (1.5), 'valid', C2 = (0.03 * 255)^2."""
+    g = _ssim_window()[5]
+    g = g / g.sum()  # the normalised 2-D window is the outer product of this 1-D one
+
+    def f(x):  # filter2(w, x, 'valid') with the separable window
+        r = np.lib.stride_tricks.sliding_window_view(x, 11, axis=0) @ g
+        return np.lib.stride_tricks.sliding_window_view(r, 11, axis=1) @ g
+
+    c2 = (0.03 * 255) ** 2
+    mu_a, mu_b = f(a), f(b)
+    s_aa = f(a * a) - mu_a**2
+    s_bb = f(b * b) - mu_b**2
+    s_ab = f(a * b) - mu_a * mu_b
+    return float(np.mean((2 * s_ab + c2) / (s_aa + s_bb + c2)))
+
+
+def _freq_from_pyramid(bands: list[np.ndarray], subbands: list[np.ndarray]) -> np.ndarray:
+    feats = [float(_ggd_shape(sb.ravel())) for sb in subbands]  # 12 shapes of the normalised sub-bands
+    feats += [float(_ggd_shape(np.concatenate([subbands[o].ravel(), subbands[o + N_ORIENT].ravel()])))
+              for o in range(N_ORIENT)]  # 6 shapes across the two scales
+    hp = bands[0]
+    feats += [_mean_cs(_resize_to(bands[i + 1], hp.shape), hp) for i in range(2 * N_ORIENT)]  # 12 vs the high-pass
+    feats += [_mean_cs(subbands[i], subbands[j]) for i in range(N_ORIENT) for j in range(i + 1, N_ORIENT)]  # 15
+    return np.asarray(feats)
+
+
+def _freq_features(im255: np.ndarray) -> np.ndarray:
+    bands = steerable_pyramid(im255)
+    return _freq_from_pyramid(bands, _normalised_subbands(bands))
+
+
+# ---------------------------------------------------------------------------------------------
+# Group 3: spatial, 75 numbers (singular values of im2col(im, [5 5], 'distinct'))
+# ---------------------------------------------------------------------------------------------
+
+
+def _svd_scale(im: np.ndarray) -> np.ndarray:
     h, w = im.shape
-    spec = scipy.fft.rfft2((im - im.mean()).astype(np.float32))
-    filt = _oriented_filters(h, w)
-    bands = scipy.fft.irfft2(spec[None, None] * filt, s=(h, w), axes=(-2, -1)).astype(np.float64)  # (2, 6, h, w)
-    flat = bands.reshape(12, -1)
-    shape_raw = _ggd_shape(flat)
-    energy = (bands**2).mean(axis=1)  # (2, h, w): local energy over orientations
-    local = np.stack([gaussian_filter(e, 1.5, mode="reflect") for e in energy])
-    normed = bands / np.sqrt(local[:, None] + 1.0)
-    shape_norm = _ggd_shape(normed.reshape(12, -1))
-    mag = np.abs(bands)
-    cross_scale = [_corr(mag[0, k], mag[1, k]) for k in range(6)]
-    cross_orient = [_corr(mag[s, k], mag[s, (k + 1) % 6]) for s in range(2) for k in range(6)]
-    band_energy = (bands**2).mean(axis=(2, 3)) + 1e-12  # (2, 6)
-    total = (im - im.mean()).var() + 1e-12
-    ratios = [
-        math.log10(band_energy[0].sum() / band_energy[1].sum()),
-        math.log10(band_energy[0].sum() / total),
-        math.log10(band_energy.max(axis=1).sum() / band_energy.min(axis=1).sum()),
-    ]
-    out = np.concatenate([shape_raw, shape_norm, cross_scale, cross_orient, ratios])
-    return np.nan_to_num(out, nan=0.0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Group 3: spatial (singular values of 5x5 patches)
-# ---------------------------------------------------------------------------------------------
+    ph, pw = -(-h // 5) * 5, -(-w // 5) * 5
+    pad = np.zeros((ph, pw))
+    pad[:h, :w] = im  # im2col 'distinct' zero-pads to whole blocks
+    patches = pad.reshape(ph // 5, 5, pw // 5, 5).transpose(0, 2, 1, 3).reshape(-1, 25)
+    s = np.linalg.svd(patches, compute_uv=False)
+    return np.concatenate([s, np.zeros(25 - s.size)])  # fewer than 25 patches: the missing values are 0
 
 
 def _svd_features(scales) -> np.ndarray:
-    feats = []
-    for im in scales:
-        h, w = (im.shape[0] // 5) * 5, (im.shape[1] // 5) * 5
-        patches = im[:h, :w].reshape(h // 5, 5, w // 5, 5).transpose(0, 2, 1, 3).reshape(-1, 25)
-        # singular values of the (N, 25) patch matrix = square roots of the eigenvalues of its Gram matrix
-        s = np.sqrt(np.clip(np.linalg.eigvalsh(patches.T @ patches)[::-1], 0.0, None))
-        feats.append(s / s.sum() if s.sum() > 0 else np.zeros(25))
-    return np.concatenate(feats)
+    return np.concatenate([_svd_scale(im) for im in scales])
 
 
 def ma_features(image, *, channel: str = "y") -> dict[str, np.ndarray]:
     """The three feature groups of Ma et al. for ``image``: ``{"dct": (18,), "freq": (45,), "svd": (75,)}``.
 
-    ``image``: float (H, W) or (H, W, 3) in [0, 1], at least 32x32. ``channel``: "y" (BT.601 Y, as
-    PIRM scores) or "gray" (MATLAB ``rgb2gray``); a 2-D image is used as it is. See the module
-    docstring for each group (paper Sec. 3.1-3.3). Taught in chapter chapters/ma_nrqm.md.
+    As the official release's ``feature_all.m`` computes them (see the module docstring).
+    ``image``: float (H, W) or (H, W, 3) in [0, 1], at least 48x48; it is quantised to 8 bits as a
+    file would hold it. ``channel``: "y" (BT.601 Y, as PIRM scores) or "gray" (MATLAB
+    ``rgb2gray``, as ``feature_all.m`` does on RGB input); a 2-D image is used as it is. Taught in
+    chapter chapters/ma_nrqm.md.
     """
     lum = _luminance(image, channel, "ma_features: image")
-    scales = _scales(lum)
+    scales = _scales(lum / 255.0)
     return {"dct": _dct_features(scales), "freq": _freq_features(lum), "svd": _svd_features(scales)}
+
+
+def ma_stage_times(image, *, channel: str = "y", model=None) -> dict[str, float]:
+    """Wall seconds of each stage of :func:`ma_score` on ``image`` (one run, this thread).
+
+    Keys: "dct features", "steerable pyramid", "normalisation (GSM)", "SSIM and shapes (freq)",
+    "svd features", "forests". ``model`` as in :func:`ma_score` (e.g. forests of the official size).
+    Taught in chapter chapters/ma_nrqm.md.
+    """
+    import time
+
+    model = _check_model_dict(_shipped_model() if model is None else model)
+    t = {}
+    t0 = time.perf_counter()
+    lum = _luminance(image, channel, "ma_stage_times: image")
+    scales = _scales(lum / 255.0)
+    f_dct = _dct_features(scales)
+    t["dct features"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bands = steerable_pyramid(lum)
+    t["steerable pyramid"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sub = _normalised_subbands(bands)
+    t["normalisation (GSM)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    f_freq = _freq_from_pyramid(bands, sub)
+    t["SSIM and shapes (freq)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    f_svd = _svd_features(scales)
+    t["svd features"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for g, f in zip(FEATURE_GROUPS, (f_dct, f_freq, f_svd)):
+        predict_forest(model[g], f)
+    t["forests"] = time.perf_counter() - t0
+    return t
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,6 +539,8 @@ def _read_model(path: Path) -> dict:
         model = {g: {k: data[f"{g}_{k}"] for k in _FOREST_KEYS} for g in FEATURE_GROUPS}
         model["fusion"] = data["fusion"].astype(np.float64)
         model["meta"] = json.loads(str(data["meta"]))
+        # the stored training rows (features and targets of every photo), when the file holds them
+        model["data"] = {k[5:]: data[k] for k in data.files if k.startswith("data_")}
     return model
 
 
@@ -389,11 +567,11 @@ def load_ma_model(path=None) -> dict:
 
 
 def ma_score(image, *, channel: str = "y", model=None, return_parts: bool = False):
-    """Ma et al.'s no-reference score of ``image`` on 0..10, higher is better (paper eq. 6-7).
+    """Ma et al.'s no-reference score of ``image``, higher is better (``quality_predict.m``).
 
-    ``image``: float (H, W) or (H, W, 3) in [0, 1], at least 32x32; ``channel`` as in
+    ``image``: float (H, W) or (H, W, 3) in [0, 1], at least 48x48; ``channel`` as in
     :func:`ma_features`. Each feature group goes through its random forest (``s1, s2, s3``), and the
-    score is the linear fusion ``w0 + w1 s1 + w2 s2 + w3 s3`` clipped to [0, 10]. ``model``: None
+    score is the linear fusion ``[1 s1 s2 s3] * linear``, NOT clipped (as the official code). ``model``: None
     for the shipped miniature model (trained on a proxy target, see the module docstring) or a dict
     from :func:`load_ma_model`. With ``return_parts=True`` returns ``(score, {"dct": s1, "freq": s2,
     "svd": s3})``. Taught in chapter chapters/ma_nrqm.md.
@@ -402,7 +580,7 @@ def ma_score(image, *, channel: str = "y", model=None, return_parts: bool = Fals
     feats = ma_features(image, channel=channel)
     parts = {g: float(predict_forest(model[g], feats[g])[0]) for g in FEATURE_GROUPS}
     w = model["fusion"]
-    score = float(np.clip(w[0] + sum(w[i + 1] * parts[g] for i, g in enumerate(FEATURE_GROUPS)), 0.0, 10.0))
+    score = float(w[0] + sum(w[i + 1] * parts[g] for i, g in enumerate(FEATURE_GROUPS)))
     return (score, parts) if return_parts else score
 
 
@@ -436,9 +614,12 @@ def perceptual_index(image, *, shave: int = 4, return_parts: bool = False):
 # The miniature training set: SR methods and the proxy target
 # ---------------------------------------------------------------------------------------------
 
-#: the stated proxy target: taps of the book's feature net and the scale of the exponential map
-TARGET_TAPS = ("relu1_2", "relu2_2", "relu3_2")
+#: the stated proxy target: the judge network's taps (all four) and the blur that defines 0
+TARGET_TAPS = ("s1", "s2", "s3", "s4")
 TARGET_BLUR = 2.0
+#: what the target is, in words (recorded in the model's metadata and printed by the chapters)
+TARGET_NAME = ("ma_target: 10 max(0, 1 - d(sr, hr) / d(blur(hr), hr)), d = utils.judge.judge_distance "
+               "(the independent judge network, uniform LPIPS form over taps s1..s4), blur sigma 2 px")
 
 
 def _unsharp(img: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:
@@ -506,44 +687,38 @@ def super_resolve(lr, scale: int, method: str, *, seed: int = 0, filt=None) -> n
     return np.clip(up + res, 0.0, 1.0)
 
 
-def _feature_distance(net, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Uniform-weight LPIPS-style distance between every image of ``a`` and ``b`` (N, H, W, 3)."""
+def _judge_distance(a: np.ndarray, b: np.ndarray, chunk: int = 16) -> np.ndarray:
+    """judge_distance between every image of ``a`` and ``b`` (N, H, W, 3) as float64 (N,)."""
     import torch
 
-    x = torch.from_numpy(np.concatenate([a, b]).transpose(0, 3, 1, 2).copy()).float()
-    with torch.no_grad():
-        feats = net(x, taps=TARGET_TAPS)
-    n = a.shape[0]
-    d = np.zeros(n)
-    for t in TARGET_TAPS:
-        f = feats[t]
-        f = f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
-        d += (f[:n] - f[n:]).pow(2).sum(dim=1).mean(dim=(1, 2)).double().numpy()
-    return d
+    from ..judge import judge_distance
+
+    out = []
+    for i in range(0, a.shape[0], chunk):
+        x = torch.from_numpy(np.ascontiguousarray(a[i:i + chunk].transpose(0, 3, 1, 2))).float()
+        y = torch.from_numpy(np.ascontiguousarray(b[i:i + chunk].transpose(0, 3, 1, 2))).float()
+        out.append(judge_distance(x, y, TARGET_TAPS).double().numpy())
+    return np.concatenate(out)
 
 
 def ma_target(sr, hr) -> float:
     """The miniature's stated proxy for a human score of ``sr`` against its original ``hr`` (0..10, higher better).
 
-    ``10 max(0, 1 - d(sr, hr) / d(blur(hr), hr))``: ``d`` is a full-reference deep-feature distance
-    on the book's perceptual feature network (``utils.features.load_feature_net("book")``): for each
-    tap of ``TARGET_TAPS`` the activations are unit-normalised over channels at every position, the
-    squared difference is summed over channels and averaged over positions, and ``d`` sums the taps
-    (LPIPS with uniform weights). Dividing by the distance of a Gaussian blur of ``TARGET_BLUR``
-    pixels of the same original removes most of the content's difficulty: 10 is the original itself,
-    0 is as far from it as that blur or further. It uses none of Ma's three feature groups.
-    ``sr``, ``hr``: float (H, W, 3) in [0, 1] of the same shape, at least 16x16.
+    ``10 max(0, 1 - d(sr, hr) / d(blur(hr), hr))``: ``d`` is ``utils.judge.judge_distance``, the
+    LPIPS-form distance on the book's independent JUDGE network (no generator of the book trains
+    against it; taps ``TARGET_TAPS``). Dividing by the distance of a Gaussian blur of
+    ``TARGET_BLUR`` pixels of the same original removes most of the content's difficulty: 10 is the
+    original itself, 0 is as far from it as that blur or further. It uses none of Ma's three feature
+    groups. ``sr``, ``hr``: float (H, W, 3) in [0, 1] of the same shape, at least 16x16.
     Taught in chapter chapters/ma_nrqm.md.
     """
     from ..checks import check_same_shape
     from ..degrade import gaussian_blur
-    from ..features import load_feature_net
 
     sr = as_image(sr, "ma_target: sr", channels=(3,), allow_gray2d=False, min_size=16)
     hr = as_image(hr, "ma_target: hr", channels=(3,), allow_gray2d=False, min_size=16)
     check_same_shape(sr, hr, ("sr", "hr"))
-    net = load_feature_net(kind="book")
-    d, d_ref = _feature_distance(net, np.stack([sr, gaussian_blur(hr, TARGET_BLUR)]), np.stack([hr, hr]))
+    d, d_ref = _judge_distance(np.stack([sr, gaussian_blur(hr, TARGET_BLUR)]), np.stack([hr, hr]))
     return float(10.0 * max(0.0, 1.0 - d / max(d_ref, 1e-12)))
 
 
@@ -601,9 +776,7 @@ def ma_dataset(names, *, crops_per_image: int = 3, crop: int = 120, scales=(2, 3
         for s in scales:
             filters[s] = _learned_filter([(bicubic_up(lr, s), h) for lr, h in zip(lrs[s], hrs)])
     from ..degrade import gaussian_blur
-    from ..features import load_feature_net
 
-    net = load_feature_net(kind="book")
     out = {g: [] for g in (*FEATURE_GROUPS, "target", "photo", "scale", "method")}
     for j, hr in enumerate(hrs):
         # every version of this crop: (scale, method index, image); the original itself is scale 1, method -1
@@ -611,9 +784,9 @@ def ma_dataset(names, *, crops_per_image: int = 3, crop: int = 120, scales=(2, 3
         for s in scales:
             for k, m in enumerate(methods):
                 versions.append((s, k, super_resolve(lrs[s][j], s, m, seed=seed * 100003 + j * 31 + s, filt=filters.get(s))))
-        # proxy targets of all versions in one pass of the feature net (same formula as ma_target)
+        # proxy targets of all versions in one pass of the judge network (same formula as ma_target)
         batch = np.stack([v[2] for v in versions] + [gaussian_blur(hr, TARGET_BLUR)])
-        d = _feature_distance(net, batch, np.broadcast_to(hr, batch.shape))
+        d = _judge_distance(batch, np.broadcast_to(hr, batch.shape))
         targets = 10.0 * np.maximum(0.0, 1.0 - d[:-1] / max(d[-1], 1e-12))
         for (s, k, img), t in zip(versions, targets):
             f = ma_features(img, channel="y")
