@@ -35,7 +35,7 @@ from utils.train import batches  # noqa: E402
 from utils.wavelets import make_enhancer, make_packet_discriminator, wavelet_charbonnier  # noqa: E402
 
 CHAPTER = "mw_gan"
-SMOKE_STEPS = 25  # the log has rows at steps 1 and 25
+SMOKE_STEPS = 5
 QUALITY, LEVELS = 10, 3
 TRAIN_NAMES = ["astronaut", "coffee", "rocket", "china", "grace_hopper", "ihc"]
 TEST_NAMES = ["chelsea", "flower"]
@@ -115,7 +115,7 @@ def main(argv=None):
                 opt_d.zero_grad()
                 ld.backward()
                 opt_d.step()
-            if step == 1 or step % 25 == 0 or step == cfg["steps"]:
+            if step == 1 or step % 25 == 0 or step == steps:
                 run.log(step, loss=loss.item(), reconstruction=rec.item(), adversarial=float(adv.item()))
         net.eval()
         ckpt.round_fp16_(net)
