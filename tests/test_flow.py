@@ -166,7 +166,7 @@ def test_regressor_and_conditioner():
     feats, sr = reg.run(lr)
     assert feats.shape == (2, 8, 6, 6) and sr.shape == (2, 3, 24, 24)
     with torch.no_grad():  # with a zero output conv the network is plain bicubic upscaling
-        reg.out.weight.zero_(), reg.out.bias.zero_()
+        reg.out.weight.zero_(), reg.out.bias.zero_()  # noqa: B018
         bic = torch.nn.functional.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False)
         assert torch.allclose(reg(lr), bic)
     cond = FrozenConditioner(reg)

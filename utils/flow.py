@@ -449,9 +449,8 @@ class LRRegressor(nn.Module):
     """A small PSNR-oriented SR network: the flow's LR encoder and the deterministic baseline.
 
     conv3x3 head (``width`` channels), ``blocks`` residual blocks (conv3x3, ReLU, conv3x3) with a skip
-    over the body, then one sub-pixel convolution to RGB (conv3x3 to ``3 scale**2`` channels and
-    PixelShuffle, as ESPCN), plus the bicubic upscaling of the input (the network learns the residual
-    over bicubic); every convolution works on the LR grid. ``run(x)`` returns
+    over the body, a sub-pixel upsampler (``utils.sr.SubPixelUpsampler``: stages of x2 with ReLU), a
+    conv3x3 to RGB, plus the bicubic upscaling of the input (the network learns the residual over bicubic). ``run(x)`` returns
     ``(features at the LR grid, prediction)``; ``forward(x)`` the prediction (N, 3, sH, sW).
     SRFlow starts from a PSNR-trained RRDB network in this role.
     """
@@ -460,12 +459,15 @@ class LRRegressor(nn.Module):
         super().__init__()
         for v, n in ((scale, "scale"), (width, "width"), (blocks, "blocks")):
             check_positive(v, n, integer=True)
+        from .sr import SubPixelUpsampler
+
         self.scale, self.width = scale, width
         self.head = nn.Conv2d(3, width, 3, padding=1)
         self.body = nn.ModuleList(
             nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1)) for _ in range(blocks)
         )
-        self.out = nn.Conv2d(width, 3 * scale * scale, 3, padding=1)
+        self.up = SubPixelUpsampler(width, scale, activation=nn.ReLU())
+        self.out = nn.Conv2d(width, 3, 3, padding=1)
 
     def run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_tensor(x, "lr", ndim=4, channels=3)
@@ -475,7 +477,7 @@ class LRRegressor(nn.Module):
             f = f + block(f)
         feats = h + f
         skip = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        return feats, skip + F.pixel_shuffle(self.out(feats), self.scale)
+        return feats, skip + self.out(self.up(feats))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)[1]

@@ -47,8 +47,8 @@ HR_FLOW = 32                         # the flow's training crops (8x8 inputs), f
 HR_TEST, N_TEST, TEST_BASE_SEED = 96, 72, 5
 REG_ARCH = dict(scale=SCALE, width=32, blocks=4)
 FLOW_ARCH = dict(scale=SCALE, levels=3, steps=2, hidden=32, split_conditional=False)
-REG = dict(steps=2000, batch=16, lr=1e-3)
-FLOW = dict(steps=600, batch=16, lr=1e-3, clip=5.0)
+REG = dict(steps=1400, batch=16, lr=1e-3)
+FLOW = dict(steps=500, batch=16, lr=1e-3, clip=5.0)
 CODE_FILES = ["utils/flow.py", "utils/sr.py", "utils/train.py", "utils/degrade.py", "utils/data.py"]
 LOG_EVERY = 25
 N_REPLICATES = 3
