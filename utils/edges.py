@@ -85,9 +85,9 @@ class EdgeEnhancer(torch.nn.Module):
     that the untrained branch predicts ``S(x)`` (the edge map of the JPEG input) rather than an arbitrary
     map. The prediction, divided by :data:`SOBEL_MAX`, is concatenated to the features (the note's
     "fused into the features"). ``last_edges`` keeps ``E`` of the last call for the edge-prediction loss.
-    The head reads the trunk's features through ``detach()``: the edge-prediction loss trains the head
-    only, so it cannot pull the shared layers away from removing artifacts (the pixel loss still trains
-    the trunk through the fused map).
+    The head reads the trunk's features through ``detach()`` and the rest of the network reads its
+    prediction through ``detach()``: the edge-prediction loss alone trains the head, and it cannot pull
+    the shared layers away from removing artifacts (the pixel loss trains the trunk and the back).
     """
 
     def __init__(self, channels: int = 24, edge_branch: bool = False, in_channels: int = 1):
@@ -112,5 +112,5 @@ class EdgeEnhancer(torch.nn.Module):
         h = self.front(x)
         if self.edge_branch:
             self.last_edges = sobel_magnitude(x) + self.edge_head(h.detach())
-            h = torch.cat([h, self.last_edges / SOBEL_MAX], 1)
+            h = torch.cat([h, self.last_edges.detach() / SOBEL_MAX], 1)
         return x + self.back(h)
