@@ -74,7 +74,7 @@ def main(argv=None):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            if step == 1 or step % 25 == 0 or step == steps:
+            if step == 1 or step % 25 == 0:  # STEPS is a multiple of 25: the last step is logged too
                 row = {"loss": loss.item()}
                 if step % 100 == 0 and not args.smoke:
                     row["test_psnr_gain_db"] = psnr_gain(model, clean, test)
