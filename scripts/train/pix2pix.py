@@ -87,7 +87,7 @@ def main(argv=None):
             opt_g.zero_grad()
             loss.backward()
             opt_g.step()
-            if step == 1 or step % 25 == 0 or step == steps:
+            if step == 1 or step % 25 == 0 or step == cfg["steps"]:
                 run.log(step, loss=loss.item(), pixel=pix.item(), adv=float(adv.item()), d_loss=float(loss_d.item()))
         G.eval()
         ckpt.round_fp16_(G)

@@ -42,7 +42,7 @@ ARMS = ("fm", "labels_fm", "gan", "l1")
 SEEDS = (0, 1, 2)
 TRAIN_SEED, TEST_SEED = 1, 99
 CHECKPOINTS = {f"{arm}_s{s}": dict(arm=arm, seed=s, steps=STEPS, batch=BATCH, lr=LR, lam=LAMBDA) for arm in ARMS for s in SEEDS}
-CODE_FILES = ["scripts/train/pix2pixhd.py", "utils/translation.py", "utils/discriminators.py", "utils/gan.py", "utils/synth.py"]
+CODE_FILES = ["scripts/train/pix2pixhd.py", "utils/translation.py", "utils/discriminators.py", "utils/synth.py"]  # + utils/gan.py (lsgan)
 HELDOUT_TOLERANCE = {"contrast": 0.05}
 
 
@@ -93,7 +93,7 @@ def main(argv=None):
             loss_g.backward()
             opt_g.step()
             d_hist.append(loss_d.item())
-            if step == 1 or step % 20 == 0 or step == steps:
+            if step == 1 or step % 20 == 0 or step == cfg["steps"]:
                 G.eval()
                 with torch.no_grad():
                     out = G(s_test)
