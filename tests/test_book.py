@@ -127,6 +127,10 @@ def test_every_claim_follows_the_standard(book):
 
 #: chapters with no trained or fitted arm (their findings are measurements of fixed metrics): they record no gate
 UNTRAINED_CHAPTERS = ("niqe", "vmaf")
+#: gates known to fail today, each a defect still to fix (its findings are inconclusive, the chapter says why).
+#: The test requires exactly these to fail: a new failure fails it, and a gate that starts passing must be removed
+#: from here. Keep this empty whenever possible.
+KNOWN_GATE_FAILURES: dict[str, set[str]] = {}
 
 
 @pytest.mark.parametrize("chapter", _chapters())
@@ -138,8 +142,13 @@ def test_competence_gates_pass(book, chapter):
     gates = data.get("gates", []) + [g for c in data["claims"] for g in c.get("gates", [])]
     if chapter not in UNTRAINED_CHAPTERS:
         assert gates, f"{chapter}: no competence gate recorded"
-    failed = sorted({f"{g['name']}: {g['value']} vs bar {g['bar']}" for g in gates if not g["passed"]})
-    assert not failed, f"{chapter}: failed competence gates:\n" + "\n".join(failed)
+    failed = {g["name"] for g in gates if not g["passed"]}
+    known = KNOWN_GATE_FAILURES.get(chapter, set())
+    values = {g["name"]: f"{g['value']} vs bar {g['bar']}" for g in gates}
+    assert failed <= known, f"{chapter}: failed competence gates:\n" + "\n".join(f"{n}: {values[n]}" for n in sorted(failed - known))
+    assert known <= failed, f"{chapter}: gates listed in KNOWN_GATE_FAILURES now pass, remove them: {sorted(known - failed)}"
+    if failed:
+        print(f"\n{chapter}: KNOWN FAILED GATES (a defect to fix): " + "; ".join(f"{n}: {values[n]}" for n in sorted(failed)))
 
 
 def test_no_finding_is_judged_by_a_network_its_arms_trained_against(book):

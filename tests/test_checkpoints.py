@@ -112,7 +112,9 @@ def _train_tiny(tmp_path, name="a", seed=0, steps=5, heldout=None):
 
 def test_training_run_writes_fp16_weights_and_a_full_manifest(tmp_path):
     model, entry = _train_tiny(tmp_path)
-    state = torch.load(tmp_path / "a.pt", weights_only=True)
+    raw = torch.load(tmp_path / "a.pt", weights_only=True)
+    assert set(raw) >= {ck.PACKED_KEY, ck.LAYOUT_KEY} and raw[ck.PACKED_KEY].dtype == torch.float16  # one packed tensor
+    state = ck._unpack(raw)
     assert state["conv.weight"].dtype == torch.float16
     assert state["bn.num_batches_tracked"].dtype == torch.int64 and int(state["bn.num_batches_tracked"]) == 5
     man = json.loads((tmp_path / "manifest.json").read_text())
@@ -530,3 +532,19 @@ def test_cuda_deterministic_mode_warns_only_and_filters_exactly_that_warning(mon
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
         seed_everything(0)
     assert not torch.is_deterministic_algorithms_warn_only_enabled()
+
+
+def test_packing_keeps_every_value_and_stores_shared_weights_once():
+    shared = torch.nn.Conv2d(3, 4, 3)
+    model = torch.nn.Sequential(shared, torch.nn.ReLU(), shared, torch.nn.Conv2d(4, 2, 1))
+    state = ck._fp16_state(model)
+    assert len(state) == 6  # the shared convolution appears under two names in the state dict...
+    packed = ck._pack(state)
+    assert packed[ck.PACKED_KEY].numel() == sum(p.numel() for p in model.parameters())  # ...and is stored once
+    back = ck._unpack(packed)
+    assert set(back) == set(state)
+    for k in state:
+        assert torch.equal(back[k], state[k]) and back[k].dtype == state[k].dtype
+    bad = dict(packed, **{ck.PACKED_KEY: packed[ck.PACKED_KEY][:-1]})
+    with pytest.raises(ValueError, match="layout covers"):
+        ck._unpack(bad)
