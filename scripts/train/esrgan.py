@@ -54,7 +54,7 @@ BN_ARCH = dict(channels=24, n_blocks=2, scale=SCALE, head_kernel=3, tail_kernel=
 DISC = dict(input_size=HR_TRAIN, widths=(16, 32, 64), hidden=64)
 STAGE1 = dict(steps=1500, batch=16, lr=1e-3)
 STAGE2 = dict(steps=200, batch=16, lr_g=1e-4, lr_d=1e-4, lam=5e-3, eta=1e-2)
-BN_TRAIN = dict(steps=1000, batch=16, lr=1e-3)
+BN_TRAIN = dict(steps=2200, batch=16, lr=1e-3)
 TAPS = {"gan": "conv4_2", "ganpost": "relu4_2"}
 CODE_FILES = ["utils/sr_models.py", "utils/sr.py", "utils/gan.py", "utils/losses.py", "utils/features.py"]
 LOG_EVERY = 25
