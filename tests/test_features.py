@@ -234,6 +234,7 @@ def test_works_from_a_copied_utils_folder(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.retrain
 def test_retraining_reproduces_shipped_weights(tmp_path):
     out = tmp_path / "feature_net.pt"
     cmd = [sys.executable, str(ROOT / "scripts" / "train_feature_net.py"),

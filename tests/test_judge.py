@@ -254,6 +254,7 @@ def test_training_is_deterministic(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.retrain
 def test_retraining_reproduces_shipped_numbers(tmp_path):
     out, new = _train(tmp_path, "full", SHIPPED["steps"])
     assert new["parameters"] == SHIPPED["parameters"]

@@ -274,6 +274,7 @@ def test_dataset_small():
 
 
 @pytest.mark.slow
+@pytest.mark.retrain
 def test_shipped_model_reproduces(tmp_path):
     out = tmp_path / "ma_model.npz"
     subprocess.run([sys.executable, str(ROOT / "scripts" / "train_ma_model.py"), "--out", str(out)], check=True, cwd=ROOT)

@@ -157,19 +157,23 @@ def shifted_digit_sets(counts, *, n_test: int = 60, n_probe: int = 20, canvas: i
 
 
 def digit_trunk(canvas: int = 9) -> torch.nn.Module:
-    """The shared representation: two stride-2 3x3 convolutions (8, 16 channels) with ReLU, flattened."""
+    """The shared representation: two stride-2 3x3 convolutions (8, 16 channels), each with batch
+    normalisation and ReLU (as in the paper's ResNets), flattened."""
     from torch import nn
 
-    side = (canvas + 3) // 4
-    return nn.Sequential(nn.Conv2d(1, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(), nn.Flatten())
+    return nn.Sequential(nn.Conv2d(1, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.Flatten())
 
 
 def digit_block(features: int = 64, canvas: int = 9) -> torch.nn.Module:
-    """The last block of the representation: fully connected to ``features`` units, ReLU."""
+    """The last block of the representation: fully connected to ``features`` units, batch normalisation, ReLU.
+
+    Without the normalisation, BBN's branches lost most of their units to dead ReLUs and three of its runs
+    collapsed late in training (test error 40-55 % on one seed, chapters/bbn.md)."""
     from torch import nn
 
     side = (canvas + 3) // 4
-    return nn.Sequential(nn.Linear(16 * side * side, features), nn.ReLU())
+    return nn.Sequential(nn.Linear(16 * side * side, features), nn.BatchNorm1d(features), nn.ReLU())
 
 
 class DigitNet(torch.nn.Module):

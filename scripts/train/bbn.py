@@ -3,7 +3,7 @@ sampler of the paper's Table 3), three seeds each, all at the same number of sam
 
 Data: ``utils.longtail.shifted_digit_sets`` (long-tailed shifted noisy digits, n_max 300, IR 20, canvas 9,
 data seed 5). Networks: ``utils.longtail.DigitNet`` (end to end) and ``BilateralBranchNet``; Adam, lr 3e-3 with
-a cosine decay to 0, weight decay 5e-4, 800 steps of 64 samples (BBN: 32 per branch).
+a cosine decay to 0, weight decay 5e-4, 1,600 steps of 64 samples (BBN: 32 per branch).
 Held-out numbers: balanced test error (%) overall, on the head (0-2) and on the tail (7-9) classes.
 
 ``python scripts/train/bbn.py [--out DIR] [--only NAME ...] [--smoke N]``
@@ -23,7 +23,7 @@ from utils.longtail import SCHEDULES, long_tail_counts, shifted_digit_sets, trai
 CHAPTER = "bbn"
 SMOKE_STEPS = 2
 N_MAX, IR, DATA_SEED = 300, 20, 5
-STEPS, BATCH, LR = 800, 64, 3e-3
+STEPS, BATCH, LR = 1600, 64, 3e-3
 SEEDS = (0, 1, 2)
 SLUG = {s: s.replace(" ", "_").replace(".", "") for s in SCHEDULES}
 CHECKPOINTS = {}

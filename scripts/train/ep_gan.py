@@ -37,7 +37,7 @@ SMOKE_STEPS = 25  # the log has rows at steps 1 and 25
 TRAIN_NAMES = ["astronaut", "rocket", "china", "flower", "grace_hopper", "hubble"]
 TEST_NAMES = ["camera", "coins", "chelsea", "coffee"]
 QUALITIES = (10, 20)
-STEPS, BATCH, LR, LAMBDA = 400, 16, 2e-3, 0.05
+STEPS, BATCH, LR, LAMBDA = 1200, 16, 2e-3, 0.05
 ARMS = ("pixel", "edge", "branch")
 SEEDS = (0, 1, 2)
 CHECKPOINTS = {f"{arm}_s{s}": dict(arm=arm, seed=s, steps=STEPS, batch=BATCH, lr=LR, lam=LAMBDA, schedule="cosine")

@@ -8,7 +8,7 @@ training crops, their order and the dequantisation noise):
 - ``reg_<k>``: ``utils.flow.LRRegressor`` (x4) trained with L1, the PSNR-oriented network. SRFlow starts
   from a PSNR-trained RRDB network in this role; it is also the chapter's deterministic baseline.
 - ``flow_<k>``: ``utils.flow.TinySRFlow`` conditioned on the frozen ``reg_<k>`` (its LR features are ``u``;
-  its prediction is the fixed conditional shift the flow starts with), trained by the NLL alone. Only the
+  its prediction is the fixed conditional shift the flow starts with), trained by the NLL alone (learning rate with a cosine decay, split priors conditioned on ``u``). Only the
   flow's own layers are saved (``blocks`` and ``splits``); the regressor comes from ``reg_<k>``.
 
 Training crops are 48x48 (12x12 inputs) for the regressor and 32x32 (8x8 inputs) for the flow, from the left
@@ -46,9 +46,9 @@ HR_TRAIN, N_TRAIN = 48, 4096         # the regressor's training crops (12x12 inp
 HR_FLOW = 32                         # the flow's training crops (8x8 inputs), from the same columns
 HR_TEST, N_TEST, TEST_BASE_SEED = 96, 72, 5
 REG_ARCH = dict(scale=SCALE, width=32, blocks=4)
-FLOW_ARCH = dict(scale=SCALE, levels=3, steps=2, hidden=32, split_conditional=False)
+FLOW_ARCH = dict(scale=SCALE, levels=3, steps=2, hidden=32, split_conditional=True)
 REG = dict(steps=1400, batch=16, lr=1e-3)
-FLOW = dict(steps=500, batch=16, lr=1e-3, clip=5.0)
+FLOW = dict(steps=1500, batch=16, lr=1e-3, clip=5.0, schedule="cosine")
 CODE_FILES = ["utils/flow.py", "utils/sr.py", "utils/train.py", "utils/degrade.py", "utils/data.py"]
 LOG_EVERY = 25
 N_REPLICATES = 3
@@ -144,6 +144,7 @@ def train_flow(name, cfg, args, device, reg):
     flow.train()
     params = [p for p in flow.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg["lr"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg["steps"])
     data = batches((lr_tr, hr_tr), cfg["batch"], seed=cfg["seed"], device=device)
     noise = torch.Generator(device=device).manual_seed(cfg["seed"])
     run = ckpt.TrainingRun(CHAPTER, name, seed=cfg["seed"], args=cfg, code_files=CODE_FILES, out_dir=args.out)
@@ -155,6 +156,7 @@ def train_flow(name, cfg, args, device, reg):
         loss.backward()
         gnorm = nn.utils.clip_grad_norm_(params, cfg["clip"])
         opt.step()
+        sched.step()
         if step == 1 or step % LOG_EVERY == 0:
             run.log(step, loss=loss.item(), grad_norm=float(gnorm))
     flow = flow.cpu().eval()

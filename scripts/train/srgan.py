@@ -57,7 +57,7 @@ TEST_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "china", "grace_hoppe
 ARCH = dict(channels=24, n_blocks=4, scale=SCALE, bn=False, head_kernel=9, tail_kernel=3, global_skip=True)
 DISC = dict(input_size=HR_TRAIN, widths=(16, 32, 64), hidden=64)
 MSE = dict(steps=1500, batch=16, lr=1e-3)
-FT = dict(steps=300, batch=16, lr_g=1e-4, lr_d=1e-4)
+FT = dict(steps=900, batch=16, lr_g=1e-4, lr_d=1e-4)
 # the adversarial weight is set every ADV_EVERY steps so that, at the output convolution, the adversarial gradient
 # is ADV_RATIO times the content gradient (an adaptive weight, as in Esser et al. 2021); the paper uses a fixed 1e-3
 ADV_RATIO, ADV_EVERY = 0.5, 10
