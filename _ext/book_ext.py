@@ -10,14 +10,19 @@
   times at which Sphinx began and finished reading each chapter (execution happens in between).
 - While a chapter is read, a watchdog (:mod:`faulthandler`) writes the build process's stacks to
   ``<build>/claims/build-stall.txt`` if reading it takes more than 75 s, to show where a stall happened.
+- At ``config-inited`` it appends the book's version (``utils.__version__``) and the commit it is built from
+  (``git rev-parse --short HEAD``, ``+dirty`` when tracked files have uncommitted changes, ``unknown`` without
+  git) to the page footer (``html.extra_footer`` of ``_config.yml``), so every page says what it was built from.
 """
 from __future__ import annotations
 
 import faulthandler
+import html
 import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -98,6 +103,49 @@ def _doctree_resolved(app, doctree, docname) -> None:
         node.replace_self(nodes.raw("", summary + overview + tables, format="html"))
 
 
+def book_version(srcdir) -> str:
+    """``__version__`` of the book's ``utils`` package, read from ``utils/__init__.py`` (not imported)."""
+    try:
+        text = (Path(srcdir) / "utils" / "__init__.py").read_text()
+    except OSError:
+        return "unknown"
+    found = re.search(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", text, re.M)
+    return found.group(1) if found else "unknown"
+
+
+def build_commit(srcdir) -> str:
+    """The commit the book is built from: the short hash of HEAD, with ``+dirty`` when tracked files differ from it
+    (or git cannot tell), and ``unknown`` without git, outside a repository or when git refuses the repository.
+
+    Untracked files do not count, as with ``git describe --dirty``.
+    """
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=str(srcdir), capture_output=True, text=True, timeout=30)
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        if head.returncode != 0 or not head.stdout.strip():
+            return "unknown"
+        status = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    dirty = status.returncode != 0 or bool(status.stdout.strip())
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def version_footer(footer: str, version: str, commit: str) -> str:
+    """``footer`` (the HTML of ``html.extra_footer``) followed by one line naming the book's version and commit."""
+    stamp = (f'<p class="book-build">Book version {html.escape(version)}, built from commit '
+             f'<code>{html.escape(commit)}</code>.</p>')
+    return (f"<p>{footer}</p>" if footer and not footer.lstrip().startswith("<") else footer or "") + stamp
+
+
+def _config_inited(app, config) -> None:
+    options = dict(config.html_theme_options or {})
+    options["extra_footer"] = version_footer(options.get("extra_footer", ""), book_version(app.srcdir), build_commit(app.srcdir))
+    config.html_theme_options = options
+
+
 _READ_TIMES: dict[str, dict[str, float]] = {}
 _STALL_LOG = []
 
@@ -137,6 +185,7 @@ def _build_finished(app, exc) -> None:
 def setup(app):
     app.add_node(scoreboard_node, html=(lambda self, node: None, lambda self, node: None))
     app.add_directive("claims-scoreboard", ClaimsScoreboard)
+    app.connect("config-inited", _config_inited)
     app.connect("builder-inited", _builder_inited)
     app.connect("doctree-resolved", _doctree_resolved)
     app.connect("source-read", _source_read)

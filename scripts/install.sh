@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Create .venv (Python 3.11+) with everything the book needs; fetch MathJax and the widget renderer.
+# Create .venv (Python 3.11.4+) with everything the book needs; fetch MathJax and the widget renderer.
 # Idempotent: does nothing when the requirement files have not changed since the last install.
 # TORCH_SPEC (default torch==2.13.0) and TORCH_INDEX_URL (e.g. https://download.pytorch.org/whl/cpu)
 # choose the torch build; torch is never reinstalled when one that satisfies requirements.txt is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0])'
+# 3.11.4: scripts/fetch_vendor.py unpacks with tarfile's extraction filters (extractall(filter=...)), new in 3.11.4
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11, 4) else "install: Python 3.11.4 or newer is needed (scripts/fetch_vendor.py uses tarfile extraction filters), found " + sys.version.split()[0] + "; point PYTHON at a newer python3")'
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.paper-daily-installed
 want=$(cat requirements.txt requirements-build.txt requirements-test.txt scripts/install.sh | sha256sum | cut -d' ' -f1)

@@ -13,9 +13,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _requirements() -> dict[str, str]:
+RUNTIME = ("requirements.txt",)
+BUILD_AND_TEST = ("requirements-build.txt", "requirements-test.txt")
+TORCH_CPU_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
+
+
+def _requirements(files=RUNTIME + BUILD_AND_TEST) -> dict[str, str]:
+    """name -> requirement line of the given requirements files, read now (their bounds change over time)."""
     reqs = {}
-    for f in ("requirements.txt", "requirements-build.txt", "requirements-test.txt"):
+    for f in files:
         for line in (ROOT / f).read_text().splitlines():
             line = line.split("#")[0].strip()
             if line:
@@ -24,16 +30,74 @@ def _requirements() -> dict[str, str]:
     return reqs
 
 
-def test_environment_yml_lists_the_same_packages_as_requirements():
-    env = (ROOT / "environment.yml").read_text()
-    pip_block = env.split("- pip:", 1)[1]
-    env_reqs = {}
+def _environment_pip_section(name: str) -> tuple[dict[str, str], list[str]]:
+    """(name -> requirement, pip option lines) of the pip section of a conda environment file."""
+    pip_block = (ROOT / name).read_text().split("- pip:", 1)[1]
+    reqs, options = {}, []
     for line in pip_block.splitlines():
         line = line.split("#")[0].strip()
-        if line.startswith("- "):
-            spec = line[2:].strip().replace(" ", "").lower()
-            env_reqs[re.split(r"[<>=!~]", spec, maxsplit=1)[0]] = spec
-    assert env_reqs == _requirements(), "environment.yml and requirements*.txt disagree"
+        if not line.startswith("- "):
+            continue
+        entry = line[2:].strip()
+        if entry.startswith("-"):
+            options.append(entry)
+            continue
+        spec = entry.replace(" ", "").lower()
+        reqs[re.split(r"[<>=!~]", spec, maxsplit=1)[0]] = spec
+    return reqs, options
+
+
+def test_binder_environment_has_the_runtime_packages_only_with_a_cpu_torch():
+    reqs, options = _environment_pip_section("environment.yml")
+    assert reqs == _requirements(RUNTIME), "environment.yml (Binder) and requirements.txt disagree"
+    assert options == [TORCH_CPU_INDEX], "environment.yml must take torch's CPU build from PyTorch's index"
+    tools = set(_requirements(BUILD_AND_TEST)) | {"jupyter-book", "sphinx", "pytest", "playwright"}
+    assert not tools & set(reqs), f"environment.yml is the readers' environment; no build or test tools: {tools & set(reqs)}"
+
+
+def test_maintainer_environment_lists_the_same_packages_as_requirements():
+    reqs, options = _environment_pip_section("environment-dev.yml")
+    assert reqs == _requirements(), "environment-dev.yml and requirements*.txt disagree"
+    assert options == [TORCH_CPU_INDEX]
+    for name in ("environment.yml", "environment-dev.yml"):
+        assert re.search(r"^\s*- python>=3\.11\.4\s*$", (ROOT / name).read_text(), re.M), f"{name}: python>=3.11.4 (see scripts/fetch_vendor.py)"
+
+
+def _utils_version() -> str:
+    return re.search(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", (ROOT / "utils" / "__init__.py").read_text(), re.M).group(1)
+
+
+def test_citation_cff_names_this_version_licences_and_repository():
+    yaml = pytest.importorskip("yaml")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0"
+    assert cff["version"] == _utils_version(), "CITATION.cff's version must be utils.__version__"
+    assert cff["title"] == "Paper Daily, reproduced"
+    assert set(cff["license"]) == {"MIT", "CC-BY-4.0"}
+    url = re.search(r"^repository:\s*\n(?:\s+#.*\n)*\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
+    assert cff["repository-code"] == url
+    for key in ("message", "authors"):
+        assert cff[key], f"CITATION.cff: {key} is required by CFF 1.2.0"
+
+
+def test_licence_covers_code_text_and_the_third_party_files():
+    text = (ROOT / "LICENSE").read_text()
+    for needed in ("MIT License", "CC BY 4.0", "Third-party", "The Paper Daily, reproduced authors"):
+        assert needed in text, f"LICENSE lacks {needed!r}"
+    for path in ("utils/iqa/niqe_pristine_model.npz", "utils/iqa/NIQE_MODEL_NOTICE.txt", "utils/vmaf_v0.6.1.json", "utils/VMAF_LICENSE"):
+        assert path in text and (ROOT / path).is_file(), f"LICENSE must name {path}, and it must exist"
+
+
+def test_widget_renderer_is_not_under_the_books_static_folder():
+    """Jupyter Book adds every .js under the book's _static to every page; the 1.9 MB renderer must load only
+    where myst-nb finds widget state, through nb_ipywidgets_js."""
+    yaml = pytest.importorskip("yaml")
+    scripts = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"].get("nb_ipywidgets_js")
+    assert scripts and list(scripts) == ["widgets/embed.js"], f"_config.yml: nb_ipywidgets_js must name the served renderer: {scripts}"
+    fetch = (ROOT / "scripts" / "fetch_vendor.py").read_text()
+    assert 'WIDGETS_DIR = ROOT / "_vendor" / "_static" / "widgets"' in fetch, "the renderer is served from _vendor/_static/widgets"
+    stray = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "_static").rglob("*.js")) if (ROOT / "_static").is_dir() else []
+    assert not stray, f"these load on every page (run scripts/fetch_vendor.py to move the renderer): {stray}"
 
 
 def test_runtime_requirements_have_lower_bounds_only_and_build_stack_is_pinned():
@@ -65,6 +129,24 @@ def test_every_chapter_is_in_the_toc_and_paired():
         assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), f"{stem}.ipynb has outputs"
         first = next(c for c in nb["cells"] if c["cell_type"] == "code")
         assert "remove-cell" in first["metadata"].get("tags", []) and "setup_chapter" in "".join(first["source"])
+
+
+def test_intro_chapter_numbers_are_the_numbers_the_book_prints():
+    """Every part of _toc.yml is numbered and Jupyter Book numbers the chapters across parts in _toc.yml's order,
+    so chapter k of the toc is printed "k." on its page; the intro's table must say the same."""
+    toc = (ROOT / "_toc.yml").read_text()
+    numbered = re.findall(r"^\s+numbered:\s*true", toc, re.M)
+    captions = re.findall(r"^\s+- caption:", toc, re.M)
+    assert len(numbered) == len(captions) - 1, "every part but 'About this book' is numbered"
+    printed = {stem: k for k, stem in enumerate(_toc_chapters(), 1)}
+    rows = [r for r in (ROOT / "intro.md").read_text().splitlines() if re.match(r"\|\s*\d+\s*\|", r)]
+    in_intro = {}
+    for row in rows:
+        doc = re.search(r"\{doc\}`chapters/(\w+)`", row)
+        if doc:
+            in_intro[doc.group(1)] = int(re.match(r"\|\s*(\d+)", row).group(1))
+    wrong = {stem: (n, printed.get(stem)) for stem, n in in_intro.items() if printed.get(stem) != n}
+    assert not wrong, f"intro.md numbers (intro, book): {wrong}"
 
 
 def test_intro_lists_19_chapters_with_status_matching_the_toc():

@@ -12,8 +12,10 @@ from __future__ import annotations
 import time
 
 __version__ = "0.1.0"
+#: marks this package as the book's own ``utils`` (the generic name is common): the setup cell checks it
+__paper_daily_book__ = True
 
-__all__ = ["__version__", "setup_chapter"]
+__all__ = ["__version__", "__paper_daily_book__", "setup_chapter"]
 
 _IMPORTED_AT = time.time()  # when the setup cell imported utils (for the build's time log)
 
