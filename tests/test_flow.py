@@ -109,6 +109,21 @@ def test_nll_bits_and_sampling():
     assert not torch.allclose(s1[0], s1[1])
 
 
+def test_seeded_noise_is_drawn_on_the_generator_and_moved():
+    from utils.flow import _noise
+
+    like = torch.zeros(2, 3)
+    for kind, draw in (("normal", torch.randn), ("uniform", torch.rand)):
+        got = _noise(kind, (4, 5), torch.Generator().manual_seed(7), like)
+        assert torch.equal(got, draw((4, 5), generator=torch.Generator().manual_seed(7)))  # the CPU numbers are unchanged
+        moved = _noise(kind, (4, 5), torch.Generator().manual_seed(7), like.to("meta"))  # a CPU generator, another device
+        assert moved.device.type == "meta" and moved.shape == (4, 5) and moved.dtype == like.dtype
+    torch.manual_seed(3)
+    a = _noise("normal", (3,), None, like.double())
+    torch.manual_seed(3)
+    assert a.dtype == torch.float64 and torch.equal(a, torch.randn(3, dtype=torch.float64))
+
+
 def test_bad_input():
     m, hr, lr = _flow()
     with pytest.raises(ValueError, match="4x the size"):

@@ -142,6 +142,16 @@ def test_triplet_distances_match_layer_distances(small_set):
     assert torch.allclose(d1, layer_distances(small_set["ref"], small_set["p1"]), rtol=1e-4, atol=1e-7)
 
 
+def test_triplet_distances_on_a_device_equal_the_default_on_the_cpu(small_set):
+    d0, d1 = triplet_distances(small_set, batch=7)
+    c0, c1 = triplet_distances(small_set, batch=7, device="cpu")
+    assert torch.equal(d0, c0) and torch.equal(d1, c1) and c0.device.type == "cpu"
+    with pytest.raises(TypeError, match="device"):
+        triplet_distances(small_set, device=0)
+    with pytest.raises(ValueError, match="move it first"):
+        triplet_distances(small_set, net=torch.nn.Conv2d(3, 3, 1).to("meta"), device="cpu")
+
+
 def test_splits_are_disjoint():
     assert not set(TRAIN_NAMES) & set(TEST_NAMES)
 

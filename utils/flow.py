@@ -78,6 +78,18 @@ def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor | None = None, log_sca
     return lp.flatten(1).sum(1)
 
 
+def _noise(kind: str, shape, generator, like: torch.Tensor) -> torch.Tensor:
+    """Standard normal (``kind="normal"``) or uniform [0, 1) noise of ``shape``, with ``like``'s dtype and device.
+
+    A ``generator`` draws on its own device (a ``torch.Generator()`` on the CPU) and the noise is then moved to
+    ``like``'s device: a network on a GPU seeded with a CPU generator gets exactly the CPU run's noise.
+    Without a generator the global one of ``like``'s device draws.
+    """
+    draw = torch.randn if kind == "normal" else torch.rand
+    where = like.device if generator is None else generator.device
+    return draw(shape, generator=generator, dtype=like.dtype, device=where).to(like.device)
+
+
 def _subnet(c_in: int, c_out: int, hidden: int) -> nn.Sequential:
     """SRFlow's F: conv3x3 -> ReLU -> conv1x1 -> ReLU -> zero-initialised conv3x3."""
     last = nn.Conv2d(hidden, c_out, 3, padding=1)
@@ -261,7 +273,7 @@ class Split(nn.Module):
     def reverse(self, z_keep, u, z_out=None, tau: float = 1.0, generator=None):
         mean, logs = self._prior(z_keep, u)
         if z_out is None:
-            eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+            eps = _noise("normal", mean.shape, generator, mean)
             z_out = mean + tau * torch.exp(logs) * eps
         return torch.cat([z_keep, z_out], dim=1)
 
@@ -402,7 +414,7 @@ class TinySRFlow(nn.Module):
         check_positive(n_bins, "n_bins", integer=True)
         self._check(y, x)
         if dequantize:
-            y = y + (torch.rand(y.shape, generator=generator, dtype=y.dtype, device=y.device) - 0.5) / n_bins
+            y = y + (_noise("uniform", y.shape, generator, y) - 0.5) / n_bins
         d = y[0].numel()
         lp = self.log_prob(y, x)
         return (-lp / d + math.log(n_bins)).mean() / math.log(2.0)
@@ -423,7 +435,7 @@ class TinySRFlow(nn.Module):
         else:
             k = 2**self.levels
             shape = (n, self.top_channels, self.scale * x.shape[-2] // k, self.scale * x.shape[-1] // k)
-            h = tau * torch.randn(shape, generator=generator, dtype=x.dtype, device=x.device)
+            h = tau * _noise("normal", shape, generator, x)
         for level in reversed(range(self.levels)):
             if level < self.levels - 1:
                 h = self.splits[level].reverse(h, conds[level], None if zs is None else zs[level], tau=tau, generator=generator)

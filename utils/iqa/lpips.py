@@ -97,12 +97,12 @@ def unit_normalize(f: torch.Tensor) -> torch.Tensor:
     return f / (torch.sqrt((f * f).sum(dim=1, keepdim=True)) + EPS)
 
 
-def _net(net):
+def _net(net, device=None):
     from ..features import load_feature_net
 
     if isinstance(net, str):
         check_choice(net, "net", ("book", "random"))
-        return load_feature_net(net)
+        return load_feature_net(net) if device is None else load_feature_net(net, device)
     if not isinstance(net, nn.Module):
         raise TypeError(f"net: expected 'book', 'random' or a feature network module, got {type(net).__name__}")
     return net
@@ -344,24 +344,38 @@ def make_2afc(names, n_per_image: int, *, size: int = 64, seed: int = 0, control
             "source": torch.tensor(sources)}
 
 
-def triplet_distances(data: dict, *, net="book", batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def triplet_distances(data: dict, *, net="book", batch: int = 64, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(D0, D1)``: :func:`layer_distances` of (ref, p0) and (ref, p1) for a :func:`make_2afc` set.
 
     Runs the network once per patch (three times per triplet), in batches, without gradients.
+    ``device`` (e.g. ``utils.repro.get_device()``): where the network runs; a named network is loaded
+    there, a network module must already be there. The patches are moved batch by batch and the
+    distances come back on the CPU. ``None`` (default): everything stays where it is.
     """
     if not isinstance(data, dict) or not {"ref", "p0", "p1"} <= set(data):
         raise ValueError("triplet_distances: expected the dict returned by make_2afc (keys ref, p0, p1)")
-    model = _net(net)
+    if device is not None:
+        if not isinstance(device, (str, torch.device)):
+            raise TypeError(f"triplet_distances: device must be a str or torch.device, got {type(device).__name__}")
+        device = torch.device(device)
+    model = _net(net, device)
     check_positive(batch, "batch", integer=True)
+    if device is not None:
+        where = next(iter(model.parameters()), None)
+        if where is not None and where.device.type != device.type:
+            raise ValueError(f"triplet_distances: the network is on {where.device}, not on device={device}; move it first (net.to(device))")
     out0, out1 = [], []
     with torch.no_grad():
         for i in range(0, data["ref"].shape[0], batch):
             r, a, b = (_as_batch(data[k][i : i + batch], k) for k in ("ref", "p0", "p1"))
-            f = model(torch.cat([r, a, b]), TAPS)
+            x = torch.cat([r, a, b])
+            f = model(x if device is None else x.to(device), TAPS)
             n = r.shape[0]
             u = {t: unit_normalize(f[t]) for t in TAPS}
             out0.append(torch.cat([((u[t][:n] - u[t][n : 2 * n]) ** 2).mean(dim=(2, 3)) for t in TAPS], dim=1))
             out1.append(torch.cat([((u[t][:n] - u[t][2 * n :]) ** 2).mean(dim=(2, 3)) for t in TAPS], dim=1))
+    if device is not None:
+        return torch.cat(out0).cpu(), torch.cat(out1).cpu()
     return torch.cat(out0), torch.cat(out1)
 
 
