@@ -454,3 +454,27 @@ def test_setup_chapter_records_cell_times_only_in_a_build(tmp_path):
     assert (folder / "demo.stall.txt").read_text() == ""  # the watchdog wrote nothing: no cell took 45 s
     subprocess.run([sys.executable, "-c", script], cwd=root, env=env, check=True, capture_output=True)
     assert not (root / "demo.cells.jsonl").exists()
+
+
+def test_effect_text_never_rounds_a_bound_onto_the_margin(tmp_path, monkeypatch):
+    """An upper bound of 0.0191 against a margin of 0.02 must not print as +0.02."""
+    reg = _reg(tmp_path, monkeypatch)
+    c = _finding(reg, "C1", effects=[0.0100, 0.0125, 0.0150], margin=0.02, unit="")
+    assert c.effect["hi"] < 0.02
+    lo, hi = c.effect_text().split("[")[1].split("]")[0].split(", ")
+    assert hi != "+0.02" and float(hi) < 0.02 and "margin of 0.02" in c.effect_text()
+    wide = _finding(reg, "C2", effects=[0.50, 0.55, 0.60])  # margin 0.3: two decimals are enough
+    assert wide.effect_text().startswith("+0.55 dB [")
+
+
+def test_glue_prints_its_value_where_myst_nb_is_absent(monkeypatch, capsys):
+    import sys
+
+    from utils.claims import glue
+
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # import fails, as in Colab
+    glue("speed_text", "42% faster")
+    glue("quiet_text", "printed already", echo=False)
+    assert capsys.readouterr().out.strip() == "[speed_text] 42% faster"
+    with pytest.raises(ValueError, match="non-empty string"):
+        glue("", 1)

@@ -221,6 +221,7 @@ class Claim:
             return f"error {format_value(e.get('value'))} (tolerance {format_value(self.margin)})"
         if not e:
             return ""
+        digits = self._digits_against_margin(digits)
         f = lambda x: f"{x:+.{digits}f}" if abs(x) >= 10 ** (-digits) or x == 0 else f"{x:+.3g}"  # noqa: E731
         if self.timings:
             r = lambda x: f"{math.exp(x):.2f}x"  # noqa: E731
@@ -230,6 +231,19 @@ class Claim:
         spread = "deterministic" if self.deterministic else f"{n} seeds"
         iv = "" if self.deterministic else f" [{f(e['lo'])}, {f(e['hi'])}]"
         return f"{f(e['value'])}{u}{iv} against a margin of {format_value(self.margin)}{u}, {spread}"
+
+    def _digits_against_margin(self, digits: int) -> int:
+        """Enough decimals that the margin shows two significant digits and no bound of the interval reads
+        as equal to the margin when it is not (e.g. hi = 0.0191 against a margin of 0.02 prints +0.019)."""
+        e, m = self.effect, self.margin
+        if not isinstance(m, (int, float)) or not math.isfinite(m) or m == 0:
+            return digits
+        digits = max(digits, 1 - math.floor(math.log10(abs(m))))
+        for x in (e.get("value"), e.get("lo"), e.get("hi")):
+            while (isinstance(x, (int, float)) and math.isfinite(x) and x != m and digits < 6
+                   and round(x, digits) == round(m, digits)):
+                digits += 1
+        return digits
 
     def measured_text(self) -> str:
         parts = [f"{k} = {format_value(v)}" for k, v in self.measured.items()]
@@ -643,10 +657,16 @@ def render_summary(items, gates_by_chapter: dict | None = None) -> str:
             f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
 
 
-def glue(name: str, value, *, display: bool = False) -> None:
-    """``myst_nb.glue`` in a book build; does nothing where myst-nb is absent (Colab)."""
+def glue(name: str, value, *, display: bool = False, echo: bool = True) -> None:
+    """``myst_nb.glue`` in a book build. Where myst-nb is absent (Colab, a plain Jupyter) the notebook's text
+    cannot be filled in, so a text or number value is printed in the cell's output instead, labelled by name
+    (``echo=False`` for a caller that has printed it already)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"glue: name must be a non-empty string, got {name!r}")
     try:
         from myst_nb import glue as _glue
     except ImportError:
+        if echo and isinstance(value, (str, int, float)):
+            print(f"[{name}] {value}")
         return
     _glue(name, value, display=display)

@@ -1,5 +1,5 @@
 """Train the checkpoints of chapters/bbn.md: CE, RW, RS networks and BBN with five schedules (and the balanced
-sampler of the paper's Table 3), three seeds each, all at the same number of samples seen.
+sampler of the paper's Table 3), five seeds each, all at the same number of samples seen.
 
 Data: ``utils.longtail.shifted_digit_sets`` (long-tailed shifted noisy digits, n_max 300, IR 20, canvas 9,
 data seed 5). Networks: ``utils.longtail.DigitNet`` (end to end) and ``BilateralBranchNet``; Adam, lr 3e-3 with
@@ -24,7 +24,7 @@ CHAPTER = "bbn"
 SMOKE_STEPS = 2
 N_MAX, IR, DATA_SEED = 300, 20, 5
 STEPS, BATCH, LR = 1600, 64, 3e-3
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
 SLUG = {s: s.replace(" ", "_").replace(".", "") for s in SCHEDULES}
 CHECKPOINTS = {}
 for s in SEEDS:
