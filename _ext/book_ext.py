@@ -13,6 +13,10 @@
 - At ``config-inited`` it appends the book's version (``utils.__version__``) and the commit it is built from
   (``git rev-parse --short HEAD``, ``+dirty`` when tracked files have uncommitted changes, ``unknown`` without
   git) to the page footer (``html.extra_footer`` of ``_config.yml``), so every page says what it was built from.
+- At ``setup`` it makes the kernel client wait for a message in slices of ``POLL_SLICE_S`` seconds instead of
+  one poll as long as the cell timeout (:func:`poll_in_slices`): a work-around for jupyter/nbclient#312, in
+  which a cell with widgets sometimes sees its shell reply only when the poll times out (builds here showed a
+  chapter of 18 s of cells waiting 119.9 s, the cell timeout, between two cells).
 """
 from __future__ import annotations
 
@@ -182,7 +186,45 @@ def _build_finished(app, exc) -> None:
     (Path(app.outdir).parent / "exec_times.json").write_text(json.dumps(out, indent=1))
 
 
+POLL_SLICE_S = 1.0
+
+
+def poll_in_slices(get_msg, slice_s: float = POLL_SLICE_S):
+    """Wrap an async ``get_msg(self, timeout=None)`` so it polls in slices of at most ``slice_s`` seconds until
+    its own timeout (None: forever), returning the first message and raising ``queue.Empty`` at the deadline,
+    as the original does. A message that arrives while one slice waits is seen by the next slice at the latest."""
+    import queue
+
+    if not (isinstance(slice_s, (int, float)) and slice_s > 0):
+        raise ValueError(f"poll_in_slices: slice_s must be a positive number of seconds, got {slice_s!r}")
+    if getattr(get_msg, "polls_in_slices", False):
+        return get_msg
+
+    async def sliced(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = slice_s if deadline is None else max(0.0, min(slice_s, deadline - time.monotonic()))
+            try:
+                return await get_msg(self, timeout=left)
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    sliced.polls_in_slices = True
+    sliced.__doc__ = get_msg.__doc__
+    return sliced
+
+
+def _patch_kernel_client_polling() -> None:
+    try:
+        from jupyter_client.channels import AsyncZMQSocketChannel
+    except ImportError:  # pragma: no cover - jupyter_client is a dependency of myst-nb
+        return
+    AsyncZMQSocketChannel.get_msg = poll_in_slices(AsyncZMQSocketChannel.get_msg)
+
+
 def setup(app):
+    _patch_kernel_client_polling()
     app.add_node(scoreboard_node, html=(lambda self, node: None, lambda self, node: None))
     app.add_directive("claims-scoreboard", ClaimsScoreboard)
     app.connect("config-inited", _config_inited)

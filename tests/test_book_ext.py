@@ -71,3 +71,38 @@ def test_version_footer_escapes_and_handles_an_empty_footer():
 
 def test_the_extension_registers_the_footer_at_config_inited():
     assert 'app.connect("config-inited", _config_inited)' in (ROOT / "_ext" / "book_ext.py").read_text()
+
+
+def test_poll_in_slices_returns_a_late_message_and_keeps_the_deadline():
+    """The work-around for jupyter/nbclient#312: a message ready after a few empty slices is returned at once;
+    without one, Empty comes at the caller's deadline, not before."""
+    import asyncio
+    import queue
+    import time
+
+    calls = []
+
+    async def get_msg(self, timeout=None):
+        calls.append(timeout)
+        if len(calls) < 3:
+            await asyncio.sleep(timeout)
+            raise queue.Empty
+        return {"msg": "reply"}
+
+    sliced = book_ext.poll_in_slices(get_msg, slice_s=0.05)
+    assert asyncio.run(sliced(None, timeout=10)) == {"msg": "reply"}
+    assert len(calls) == 3 and all(t <= 0.05 for t in calls)
+
+    async def never(self, timeout=None):
+        await asyncio.sleep(timeout)
+        raise queue.Empty
+
+    t0 = time.monotonic()
+    with pytest.raises(queue.Empty):
+        asyncio.run(book_ext.poll_in_slices(never, slice_s=0.05)(None, timeout=0.2))
+    assert 0.18 <= time.monotonic() - t0 < 1.0
+    with pytest.raises(queue.Empty):  # timeout 0: one immediate poll, as the original
+        asyncio.run(book_ext.poll_in_slices(never, slice_s=0.05)(None, timeout=0))
+    assert book_ext.poll_in_slices(sliced) is sliced
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        book_ext.poll_in_slices(never, slice_s=0)
